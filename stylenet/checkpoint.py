@@ -1,0 +1,90 @@
+"""Exported style models: transform-net weights plus primitive metadata, nothing executable.
+
+Two formats carry the same content: `<style>.ckpt` (torch, read with weights_only=True) and
+`<style>.safetensors` (metadata as JSON in the header). Lightning's own `last.ckpt` files also load.
+Every write goes to a temporary file that is renamed into place, so a kill never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from stylenet.atomic import atomic_write
+from stylenet.transform_net import TransformNet
+
+FORMAT = "stylenet-model"
+VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used; the message names the file and why."""
+
+
+def save_model(path: str | os.PathLike, net: TransformNet, meta: dict[str, Any]) -> Path:
+    """Write net + meta to path; the suffix (.ckpt/.pt or .safetensors) picks the format."""
+    meta = {"format": FORMAT, "version": VERSION,
+            "arch": {"channels": net.channels, "num_residual": net.num_residual}, **meta}
+    json.dumps(meta)  # primitives only: fail here rather than write something unloadable
+    state = {k: v.detach().float().cpu().contiguous() for k, v in net.state_dict().items()}
+    if Path(path).suffix == ".safetensors":
+        return atomic_write(path, lambda tmp: save_file(state, tmp, {"stylenet": json.dumps(meta)}))
+    return atomic_write(path, lambda tmp: torch.save({**meta, "state_dict": state}, tmp))
+
+
+def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    if path.suffix == ".safetensors":
+        try:
+            state = load_file(path)
+            from safetensors import safe_open
+
+            with safe_open(path, "pt") as f:
+                meta = json.loads((f.metadata() or {}).get("stylenet", "{}"))
+        except (SafetensorError, OSError, json.JSONDecodeError) as e:
+            raise CheckpointError(f"{path}: not a readable safetensors model ({e})") from None
+        return state, meta
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else "unpickling refused"
+        raise CheckpointError(
+            f"{path}: refused, the file holds more than tensors and plain data, which could run "
+            f"code when loaded ({first[:200]}). Only load checkpoints from sources you trust."
+        ) from None
+    except (RuntimeError, OSError, EOFError, ValueError) as e:
+        raise CheckpointError(f"{path}: not a readable checkpoint ({e})") from None
+    if not isinstance(obj, dict) or "state_dict" not in obj:
+        raise CheckpointError(f"{path}: not a stylenet checkpoint (no state_dict)")
+    state = obj["state_dict"]
+    if obj.get("format") == FORMAT:
+        meta = {k: v for k, v in obj.items() if k != "state_dict"}
+        return state, meta
+    # a Lightning training checkpoint (outputs/<style>/<run>/checkpoints/last.ckpt)
+    hp = obj.get("hyper_parameters", {})
+    net_state = {k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.")}
+    meta = {"style": hp.get("style_name", path.stem),
+            "arch": {"channels": hp.get("channels", 32), "num_residual": hp.get("num_residual", 5)}}
+    return net_state, meta
+
+
+def load_model(path: str | os.PathLike) -> tuple[TransformNet, dict[str, Any]]:
+    """(TransformNet in eval mode on CPU, metadata) from a .ckpt, .safetensors or last.ckpt."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    state, meta = _read(path)
+    arch = meta.get("arch", {})
+    net = TransformNet(int(arch.get("channels", 32)), int(arch.get("num_residual", 5)))
+    try:
+        net.load_state_dict(state)
+    except RuntimeError as e:
+        raise CheckpointError(f"{path}: weights do not fit the transform net ({e})") from None
+    meta.setdefault("style", path.stem)
+    return net.eval(), meta

@@ -1,0 +1,107 @@
+"""Stylize photos with a trained model: `python infer.py --ckpt anime.ckpt photo.jpg more/ *.png`.
+
+Writes <stem>_<style>.<ext> beside each input (or into -o DIR). No Hydra, no VGG.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import sys
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import torch
+
+from stylenet.checkpoint import CheckpointError, load_model
+from stylenet.images import IMAGE_SUFFIXES, ImageError, load_image, save_image
+from stylenet.transform_net import TransformNet
+
+CHECKPOINT_DIR = Path("checkpoints")
+
+
+def resolve_checkpoint(name: str) -> Path:
+    """A path as given; else a bare name looked up in checkpoints/ (suffix optional)."""
+    path = Path(name).expanduser()
+    if path.is_file():
+        return path
+    if len(path.parts) == 1:
+        for candidate in (path, path.with_suffix(".ckpt"), path.with_suffix(".safetensors")):
+            if (CHECKPOINT_DIR / candidate).is_file():
+                return CHECKPOINT_DIR / candidate
+    raise CheckpointError(f"{name}: no such checkpoint (looked here and in {CHECKPOINT_DIR}/)")
+
+
+def expand_inputs(items: Iterable[str]) -> Iterator[Path]:
+    """Files as given, image files inside folders (recursive) and glob matches, in order.
+
+    Names that match nothing are yielded as they are so the caller reports them.
+    """
+    for item in items:
+        path = Path(item).expanduser()
+        if path.is_dir():
+            yield from sorted(p for p in path.rglob("*")
+                              if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        elif not path.exists() and glob.has_magic(item):
+            matches = sorted(glob.glob(item, recursive=True))
+            yield from (Path(m) for m in matches) if matches else [path]
+        else:
+            yield path
+
+
+def output_path(src: Path, style: str, out_dir: Path | None) -> Path:
+    return (out_dir or src.parent) / f"{src.stem}_{style}{src.suffix.lower()}"
+
+
+@torch.inference_mode()
+def stylize(net: TransformNet, image: torch.Tensor, device: torch.device | str = "cpu") -> torch.Tensor:
+    """(3, H, W) in [0, 1] -> stylized (3, H, W) in [0, 1], float32 on CPU."""
+    x = image.unsqueeze(0).to(device)
+    return net(x)[0].float().cpu()
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="infer.py", description=__doc__.splitlines()[0])
+    p.add_argument("inputs", nargs="+", help="image files, folders or glob patterns")
+    p.add_argument("--ckpt", required=True, help="model file, or a bare name from checkpoints/")
+    p.add_argument("-o", "--output-dir", type=Path, help="write here instead of beside each input")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        net, meta = load_model(resolve_checkpoint(args.ckpt))
+        device = torch.device(args.device)
+        net.to(device)
+    except (CheckpointError, RuntimeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    style = str(meta.get("style", "styled"))
+    done = failed = 0
+    for src in expand_inputs(args.inputs):
+        dst = output_path(src, style, args.output_dir)
+        try:
+            if dst.resolve() == src.resolve():
+                raise FileExistsError(f"{dst}: would overwrite its input")
+            if dst.exists() and not args.overwrite:
+                raise FileExistsError(f"{dst}: exists (pass --overwrite to replace it)")
+            save_image(stylize(net, load_image(src), device), dst)
+        except (ImageError, FileExistsError, OSError) as e:
+            failed += 1
+            print(f"error: {src}: {e}" if str(src) not in str(e) else f"error: {e}", file=sys.stderr)
+            continue
+        done += 1
+        print(f"{src} -> {dst}")
+    if done + failed == 0:
+        print("error: no input images", file=sys.stderr)
+        return 1
+    if failed:
+        print(f"{failed} of {done + failed} file(s) failed", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

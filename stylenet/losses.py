@@ -1,0 +1,47 @@
+"""Perceptual losses of Johnson et al. (2016) as pure functions of feature maps.
+
+Scale: features come from VGG fed ImageNet-normalised [0, 1] images (torchvision convention), Gram
+matrices are divided by C*H*W and losses are means. With that convention content losses are ~1e0
+and style losses ~1e-5..1e-3, hence weights like content 1e5 and style 1e10 in configs/style/.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+import torch.nn.functional as F
+
+
+def gram(features: torch.Tensor) -> torch.Tensor:
+    """Batched Gram matrix (B, C, C) / (C*H*W), always computed in float32."""
+    b, c, h, w = features.shape
+    f = features.float().reshape(b, c, h * w)
+    with torch.autocast(f.device.type, enabled=False):
+        return torch.bmm(f, f.transpose(1, 2)) / (c * h * w)
+
+
+def content_loss(out: Mapping[str, torch.Tensor], target: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    """Sum over layers of the mean squared feature difference."""
+    return sum(F.mse_loss(out[k].float(), target[k].float()) for k in target)
+
+
+def style_loss(
+    out: Mapping[str, torch.Tensor],
+    target_grams: Mapping[str, torch.Tensor],
+    layer_weights: Mapping[str, float] | None = None,
+) -> torch.Tensor:
+    """Sum over layers of the squared Gram difference; targets may have batch 1 (broadcast)."""
+    total = 0.0
+    for k, g_target in target_grams.items():
+        g = gram(out[k])
+        w = 1.0 if layer_weights is None else layer_weights[k]
+        total = total + w * F.mse_loss(g, g_target.expand_as(g))
+    return total
+
+
+def tv_loss(img: torch.Tensor) -> torch.Tensor:
+    """Anisotropic total variation: mean absolute difference of neighbouring pixels."""
+    dx = (img[..., :, 1:] - img[..., :, :-1]).abs().mean()
+    dy = (img[..., 1:, :] - img[..., :-1, :]).abs().mean()
+    return (dx + dy).float()

@@ -1,0 +1,117 @@
+"""The LightningModule: a transform net trained against a frozen loss network for one style.
+
+Built by `python train.py style=<name>`; usable directly from a notebook or a test.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from torchvision.utils import make_grid
+
+from stylenet.images import save_image
+from stylenet.loss_net import LossNet
+from stylenet.losses import content_loss, gram, style_loss, tv_loss
+from stylenet.transform_net import TransformNet
+
+log = logging.getLogger(__name__)
+
+
+class StyleTransferModule(pl.LightningModule):
+    """Johnson et al. training: loss = content_weight*content + style_weight*style + tv_weight*tv.
+
+    The loss network is a submodule (so it follows the device) but is left out of checkpoints.
+    """
+
+    def __init__(
+        self,
+        style_image: torch.Tensor,
+        loss_net: LossNet,
+        style_name: str = "style",
+        content_layers: Sequence[str] = ("relu2_2",),
+        style_layers: Sequence[str] = ("relu1_2", "relu2_2", "relu3_3", "relu4_3"),
+        content_weight: float = 1e5,
+        style_weight: float = 1e10,
+        tv_weight: float = 0.0,
+        lr: float = 1e-3,
+        channels: int = 32,
+        num_residual: int = 5,
+        channels_last: bool = True,
+    ):
+        super().__init__()
+        self.save_hyperparameters(ignore=["style_image", "loss_net"])
+        self.net = TransformNet(channels, num_residual)
+        self.loss_net = loss_net
+        self.content_layers, self.style_layers = list(content_layers), list(style_layers)
+        self.register_buffer("style_image", style_image.unsqueeze(0), persistent=False)
+        self.style_grams: dict[str, torch.Tensor] = {}
+        self.strict_loading = False  # checkpoints hold no loss-network weights
+        if channels_last:
+            self.net.to(memory_format=torch.channels_last)
+            self.loss_net.to(memory_format=torch.channels_last)
+
+    def _layout(self, x: torch.Tensor) -> torch.Tensor:
+        return x.contiguous(memory_format=torch.channels_last) if self.hparams.channels_last else x
+
+    @torch.no_grad()
+    def compute_style_targets(self) -> None:
+        """Gram matrices of the style image, once per run, in float32."""
+        with torch.autocast(self.device.type, enabled=False):
+            feats = self.loss_net(self._layout(self.style_image.float()), self.style_layers)
+        self.style_grams = {k: gram(v) for k, v in feats.items()}
+
+    def on_fit_start(self) -> None:
+        self.compute_style_targets()
+
+    def losses(self, photos: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """(stylized photos, dict of weighted total and unweighted parts)."""
+        if not self.style_grams:
+            self.compute_style_targets()
+        x = self._layout(photos)
+        y = self.net(x)
+        with torch.no_grad():  # content targets: only up to the content layer
+            target = self.loss_net(x, self.content_layers)
+        feats = self.loss_net(y, dict.fromkeys(self.style_layers + self.content_layers))
+        hp = self.hparams
+        parts = {
+            "content_loss": content_loss(feats, target),
+            "style_loss": style_loss(feats, self.style_grams),
+            "tv_loss": tv_loss(y),
+        }
+        parts["loss"] = (hp.content_weight * parts["content_loss"]
+                         + hp.style_weight * parts["style_loss"] + hp.tv_weight * parts["tv_loss"])
+        return y, parts
+
+    def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
+        _, parts = self.losses(batch)
+        self.log_dict({f"train/{k}": v.detach() for k, v in parts.items()}, prog_bar=False)
+        self.log("loss", parts["loss"].detach(), prog_bar=True, logger=False)
+        return parts["loss"]
+
+    def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
+        y, parts = self.losses(batch)
+        self.log_dict({f"val/{k}": v for k, v in parts.items()})
+        if batch_idx == 0 and self.global_rank == 0 and not self.trainer.sanity_checking:
+            self._save_grid(batch, y)
+
+    def _save_grid(self, photos: torch.Tensor, stylized: torch.Tensor) -> None:
+        """Photos above, stylized below: PNG in <run>/val/, and an image in W&B if it is the logger."""
+        grid = make_grid(torch.cat([photos, stylized.float()]).cpu(), nrow=len(photos), padding=4)
+        path = Path(self.trainer.default_root_dir) / "val" / f"step_{self.global_step:07d}.png"
+        save_image(grid, path)
+        for logger in self.loggers:
+            if hasattr(logger, "log_image"):
+                logger.log_image("val/stylized", [grid], step=self.global_step,
+                                 caption=[f"step {self.global_step}"])
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.net.parameters(), lr=self.hparams.lr)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        sd = checkpoint["state_dict"]
+        for k in [k for k in sd if k.startswith("loss_net.")]:
+            del sd[k]

@@ -1,0 +1,175 @@
+"""Train one style: `python train.py style=anime [data=coco data.root=...] [trainer.max_steps=N]`.
+
+The only module that knows Hydra: it composes configs/, checks them, builds plain objects, fits and
+exports checkpoints/<style>.ckpt (+ .safetensors).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import netrc
+import os
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+import hydra
+import pytorch_lightning as pl
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.callbacks import ModelCheckpoint
+
+from stylenet.checkpoint import save_model
+from stylenet.data import PhotoDataModule
+from stylenet.images import ImageError, load_image
+from stylenet.loss_net import LossNet, VGGWeightsError, check_layers
+from stylenet.module import StyleTransferModule
+
+log = logging.getLogger("stylenet")
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(ValueError):
+    """A mistake in the composed configuration, reported in one line before any model is built."""
+
+
+def resolve_path(p: str) -> Path:
+    """A path as given, else relative to the project root (so configs work from any folder)."""
+    path = Path(p).expanduser()
+    if path.is_absolute() or path.exists():
+        return path
+    return PROJECT_ROOT / path if (PROJECT_ROOT / path).exists() else path
+
+
+def check_config(cfg: DictConfig) -> Path:
+    """Validate what can be validated without building anything; return the style image path."""
+    s = cfg.style
+    for key in ("content_weight", "style_weight", "tv_weight"):
+        v = s.get(key)
+        if not isinstance(v, (int, float)) or v < 0 or not math.isfinite(v):
+            raise ConfigError(f"style.{key}={v!r} must be a finite number >= 0")
+    if cfg.lr <= 0:
+        raise ConfigError(f"lr={cfg.lr} must be > 0")
+    try:
+        check_layers(list(cfg.loss.content_layers) + list(cfg.loss.style_layers), cfg.loss.arch)
+    except ValueError as e:
+        raise ConfigError(f"loss layers: {e}") from None
+    if cfg.data.source in ("coco", "folder"):
+        root = cfg.data.get("root")
+        if not root or not resolve_path(root).is_dir():
+            hint = " (python -m stylenet.coco downloads it)" if cfg.data.source == "coco" else ""
+            raise ConfigError(f"data.root={root!r} is not a folder of images{hint}")
+    if not cfg.style.get("image"):
+        raise ConfigError(f"style {s.name!r} has no image; pass style.image=<path>")
+    image = resolve_path(s.image)
+    if not image.is_file():
+        raise ConfigError(
+            f"style image {str(image)!r} for style {s.name!r} not found: put the artwork there "
+            "or pass style.image=<path>"
+        )
+    return image
+
+
+def wandb_logged_in() -> bool:
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    try:
+        return netrc.netrc().authenticators("api.wandb.ai") is not None
+    except (OSError, netrc.NetrcParseError):
+        return False
+
+
+def build_logger(cfg: DictConfig, run_dir: Path) -> Any:
+    """Logger from configs/logger/*.yaml; W&B runs offline unless the user is logged in."""
+    if not cfg.get("_target_"):
+        return False
+    kwargs: dict[str, Any] = {"save_dir": str(run_dir)}
+    if "WandbLogger" in cfg._target_:
+        if cfg.get("offline") is None:
+            kwargs["offline"] = not wandb_logged_in()
+        mode = "offline" if kwargs.get("offline", cfg.get("offline")) else "online"
+        log.info("W&B logging %s into %s", mode, run_dir / "wandb")
+    return instantiate(cfg, **kwargs)
+
+
+def fit(cfg: DictConfig, run_dir: Path) -> Path:
+    """Build everything from cfg, train, export; returns the exported checkpoint path."""
+    style_path = check_config(cfg)
+    pl.seed_everything(cfg.seed, workers=True)
+    try:
+        style_image = load_image(style_path, max_side=cfg.style.image_size)
+    except ImageError as e:
+        raise ConfigError(f"style image: {e}") from None
+    loss_net = LossNet(
+        list(cfg.loss.content_layers) + list(cfg.loss.style_layers),
+        weights=str(cfg.loss.vgg_weights),
+        arch=cfg.loss.arch,
+    )
+    module = StyleTransferModule(
+        style_image,
+        loss_net,
+        style_name=cfg.style.name,
+        content_layers=list(cfg.loss.content_layers),
+        style_layers=list(cfg.loss.style_layers),
+        content_weight=cfg.style.content_weight,
+        style_weight=cfg.style.style_weight,
+        tv_weight=cfg.style.tv_weight,
+        lr=cfg.lr,
+        **cfg.model,
+    )
+    data = PhotoDataModule(**cfg.data)
+    ckpt_dir = run_dir / "checkpoints"
+    checkpoint = ModelCheckpoint(dirpath=ckpt_dir, save_last=True, save_top_k=0,
+                                 every_n_train_steps=cfg.checkpoint_every)
+    trainer = pl.Trainer(
+        **OmegaConf.to_container(cfg.trainer, resolve=True),
+        logger=build_logger(cfg.logger, run_dir),
+        callbacks=[checkpoint],
+        default_root_dir=str(run_dir),
+    )
+    ckpt_path = str(resolve_path(cfg.ckpt_path)) if cfg.ckpt_path else None
+    trainer.fit(module, datamodule=data, ckpt_path=ckpt_path)
+    if trainer.global_rank != 0:
+        return ckpt_dir / "last.ckpt"
+    trainer.save_checkpoint(ckpt_dir / "last.ckpt")
+    meta = {
+        "style": cfg.style.name,
+        "steps": trainer.global_step,
+        "training": {
+            "style_image": str(style_path),
+            "content_layers": list(cfg.loss.content_layers),
+            "style_layers": list(cfg.loss.style_layers),
+            "content_weight": cfg.style.content_weight,
+            "style_weight": cfg.style.style_weight,
+            "tv_weight": cfg.style.tv_weight,
+            "vgg_weights": str(cfg.loss.vgg_weights),
+            "image_size": cfg.data.image_size,
+        },
+    }
+    out = Path(cfg.export_dir) / f"{cfg.style.name}.ckpt"
+    save_model(out, module.net, meta)
+    save_model(out.with_suffix(".safetensors"), module.net, meta)
+    log.info("run folder: %s", run_dir)
+    log.info("exported %s (and .safetensors) after %d steps", out, trainer.global_step)
+    return out
+
+
+@hydra.main(version_base="1.3", config_path=str(PROJECT_ROOT / "configs"), config_name="train")
+def main(cfg: DictConfig) -> None:
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    if str(cfg.loss.vgg_weights) == "random":
+        warnings.simplefilter("always", UserWarning)
+    torch.set_float32_matmul_precision("high")
+    try:
+        fit(cfg, run_dir)
+    except (ConfigError, VGGWeightsError, FileNotFoundError) as e:
+        log.error("error: %s", e)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

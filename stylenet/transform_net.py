@@ -1,0 +1,75 @@
+"""The image-transform network of Johnson et al. (2016), with instance norm.
+
+Image in [0, 1] -> stylized image in [0, 1] of exactly the same H x W.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class ConvLayer(nn.Sequential):
+    """Reflection-padded convolution, optionally followed by instance norm and ReLU."""
+
+    def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1, norm_relu: bool = True):
+        layers: list[nn.Module] = [
+            nn.ReflectionPad2d(kernel // 2),
+            nn.Conv2d(cin, cout, kernel, stride),
+        ]
+        if norm_relu:
+            layers += [nn.InstanceNorm2d(cout, affine=True), nn.ReLU(inplace=True)]
+        super().__init__(*layers)
+
+
+class ResidualBlock(nn.Module):
+    def __init__(self, channels: int):
+        super().__init__()
+        self.body = nn.Sequential(
+            ConvLayer(channels, channels, 3),
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(channels, channels, 3),
+            nn.InstanceNorm2d(channels, affine=True),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class UpsampleConv(nn.Sequential):
+    """x2 nearest-neighbour upsampling then a 3x3 conv (no checkerboard artefacts)."""
+
+    def __init__(self, cin: int, cout: int):
+        super().__init__(nn.Upsample(scale_factor=2, mode="nearest"), ConvLayer(cin, cout, 3))
+
+
+class TransformNet(nn.Module):
+    """9x9 conv 32, stride-2 convs 64 and 128, residual blocks, two upsample stages, 9x9 conv 3.
+
+    Inputs whose sides are not multiples of 4 are padded (replicate) and the output cropped back,
+    so any H x W of at least 8 x 8 works.
+    """
+
+    def __init__(self, channels: int = 32, num_residual: int = 5):
+        super().__init__()
+        c = channels
+        self.channels = channels
+        self.num_residual = num_residual
+        self.net = nn.Sequential(
+            ConvLayer(3, c, 9),
+            ConvLayer(c, 2 * c, 3, stride=2),
+            ConvLayer(2 * c, 4 * c, 3, stride=2),
+            *[ResidualBlock(4 * c) for _ in range(num_residual)],
+            UpsampleConv(4 * c, 2 * c),
+            UpsampleConv(2 * c, c),
+            ConvLayer(c, 3, 9, norm_relu=False),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        ph, pw = (-h) % 4, (-w) % 4
+        if ph or pw:
+            x = F.pad(x, (0, pw, 0, ph), mode="replicate")
+        y = torch.sigmoid(self.net(x))
+        return y[..., :h, :w]
