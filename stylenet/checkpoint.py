@@ -30,8 +30,12 @@ class CheckpointError(ValueError):
 
 def save_model(path: str | os.PathLike, net: TransformNet, meta: dict[str, Any]) -> Path:
     """Write net + meta to path; the suffix (.ckpt/.pt or .safetensors) picks the format."""
-    meta = {"format": FORMAT, "version": VERSION,
-            "arch": {"channels": net.channels, "num_residual": net.num_residual}, **meta}
+    meta = {
+        "format": FORMAT,
+        "version": VERSION,
+        "arch": {"channels": net.channels, "num_residual": net.num_residual},
+        **meta,
+    }
     json.dumps(meta)  # primitives only: fail here rather than write something unloadable
     state = {k: v.detach().float().cpu().contiguous() for k, v in net.state_dict().items()}
     if Path(path).suffix == ".safetensors":
@@ -69,8 +73,10 @@ def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     # a Lightning training checkpoint (outputs/<style>/<run>/checkpoints/last.ckpt)
     hp = obj.get("hyper_parameters", {})
     net_state = {k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.")}
-    meta = {"style": hp.get("style_name", path.stem),
-            "arch": {"channels": hp.get("channels", 32), "num_residual": hp.get("num_residual", 5)}}
+    meta = {
+        "style": hp.get("style_name", path.stem),
+        "arch": {"channels": hp.get("channels", 32), "num_residual": hp.get("num_residual", 5)},
+    }
     return net_state, meta
 
 

@@ -19,8 +19,15 @@ from torch.utils.data import DataLoader, Dataset
 from stylenet.images import IMAGE_SUFFIXES, ImageError, load_pil, to_tensor
 
 log = logging.getLogger(__name__)
-SAMPLE_PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg",
-                 "motorcycle_left.png", "motorcycle_right.png", "hubble_deep_field.jpg")
+SAMPLE_PHOTOS = (
+    "astronaut.png",
+    "chelsea.png",
+    "coffee.png",
+    "rocket.jpg",
+    "motorcycle_left.png",
+    "motorcycle_right.png",
+    "hubble_deep_field.jpg",
+)
 
 
 def find_images(root: str | Path) -> list[Path]:
@@ -67,8 +74,9 @@ class PhotoDataset(Dataset):
     `length` lets a small folder fill a long epoch (indices wrap around).
     """
 
-    def __init__(self, files: Sequence[Path], image_size: int, train: bool = True,
-                 length: int | None = None):
+    def __init__(
+        self, files: Sequence[Path], image_size: int, train: bool = True, length: int | None = None
+    ):
         if not files:
             raise ValueError("no images to train on")
         self.files = list(files)
@@ -97,9 +105,16 @@ class PhotoDataset(Dataset):
 class PhotoDataModule(pl.LightningDataModule):
     """`source` is 'coco' or 'folder' (images under root) or 'sample' (scikit-image photos)."""
 
-    def __init__(self, source: str = "sample", root: str | None = None, image_size: int = 256,
-                 batch_size: int = 4, num_workers: int = 2, val_images: int = 4,
-                 epoch_length: int = 2000):
+    def __init__(
+        self,
+        source: str = "sample",
+        root: str | None = None,
+        image_size: int = 256,
+        batch_size: int = 4,
+        num_workers: int = 2,
+        val_images: int = 4,
+        epoch_length: int = 2000,
+    ):
         super().__init__()
         self.source, self.root = source, root
         self.image_size, self.batch_size = image_size, batch_size
@@ -123,15 +138,24 @@ class PhotoDataModule(pl.LightningDataModule):
         if not self.train_files:
             n_val = 2 if self.source == "sample" else self.val_images
             self.train_files, self.val_files = split_holdout(self.files(), n_val)
-            log.info("%d training photos, %d validation photos", len(self.train_files),
-                     len(self.val_files))
+            log.info(
+                "%d training photos, %d validation photos",
+                len(self.train_files),
+                len(self.val_files),
+            )
 
     def train_dataloader(self) -> DataLoader:
         length = max(len(self.train_files), self.epoch_length)
         ds = PhotoDataset(self.train_files, self.image_size, train=True, length=length)
-        return DataLoader(ds, self.batch_size, shuffle=True, drop_last=True,
-                          num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
-                          pin_memory=torch.cuda.is_available())
+        return DataLoader(
+            ds,
+            self.batch_size,
+            shuffle=True,
+            drop_last=True,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            pin_memory=torch.cuda.is_available(),
+        )
 
     def val_dataloader(self) -> DataLoader:
         files = self.val_files or self.train_files[:2]

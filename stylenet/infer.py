@@ -40,8 +40,9 @@ def expand_inputs(items: Iterable[str]) -> Iterator[Path]:
     for item in items:
         path = Path(item).expanduser()
         if path.is_dir():
-            yield from sorted(p for p in path.rglob("*")
-                              if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            yield from sorted(
+                p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+            )
         elif not path.exists() and glob.has_magic(item):
             matches = sorted(glob.glob(item, recursive=True))
             yield from (Path(m) for m in matches) if matches else [path]
@@ -54,7 +55,9 @@ def output_path(src: Path, style: str, out_dir: Path | None) -> Path:
 
 
 @torch.inference_mode()
-def stylize(net: TransformNet, image: torch.Tensor, device: torch.device | str = "cpu") -> torch.Tensor:
+def stylize(
+    net: TransformNet, image: torch.Tensor, device: torch.device | str = "cpu"
+) -> torch.Tensor:
     """(3, H, W) in [0, 1] -> stylized (3, H, W) in [0, 1], float32 on CPU."""
     x = image.unsqueeze(0).to(device)
     return net(x)[0].float().cpu()
@@ -91,7 +94,9 @@ def main(argv: list[str] | None = None) -> int:
             save_image(stylize(net, load_image(src), device), dst)
         except (ImageError, FileExistsError, OSError) as e:
             failed += 1
-            print(f"error: {src}: {e}" if str(src) not in str(e) else f"error: {e}", file=sys.stderr)
+            print(
+                f"error: {src}: {e}" if str(src) not in str(e) else f"error: {e}", file=sys.stderr
+            )
             continue
         done += 1
         print(f"{src} -> {dst}")

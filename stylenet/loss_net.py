@@ -82,12 +82,12 @@ def load_vgg_state(weights: str, arch: str = "vgg16") -> dict[str, torch.Tensor]
             raise VGGWeightsError(
                 f"could not get {arch} ImageNet weights ({type(e).__name__}: {e}). "
                 f"Put the file {ARCHS[arch][1].url} at {cache}, or pass "
-                "loss.vgg_weights=<path to a state dict>, or loss.vgg_weights=random for a smoke run."
+                "loss.vgg_weights=<state dict path>, or loss.vgg_weights=random for a smoke run."
             ) from e
     path = Path(weights).expanduser()
     if not path.is_file():
         raise VGGWeightsError(
-            f"loss.vgg_weights={weights!r}: no such file (use imagenet, random or a state-dict path)"
+            f"loss.vgg_weights={weights!r}: no such file (imagenet, random or a state-dict path)"
         )
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -111,14 +111,18 @@ class LossNet(nn.Module):
             torch.manual_seed(RANDOM_SEED)
             features = vgg_features(arch)
         if state is not None:
-            sub = {k.removeprefix("features."): v for k, v in state.items() if "classifier" not in k}
+            sub = {
+                k.removeprefix("features."): v for k, v in state.items() if "classifier" not in k
+            }
             try:
                 features.load_state_dict(sub, strict=False)
             except RuntimeError as e:
                 raise VGGWeightsError(f"{arch} weights do not fit the network: {e}") from e
             missing = [k for k in features.state_dict() if k not in sub]
             if missing:
-                raise VGGWeightsError(f"{arch} weights lack {missing[:4]} (not a {arch} state dict?)")
+                raise VGGWeightsError(
+                    f"{arch} weights lack {missing[:4]} (not a {arch} state dict?)"
+                )
         index = layer_names(features)
         self.layers = layers
         self.index = {name: index[name] for name in layers}
@@ -134,7 +138,9 @@ class LossNet(nn.Module):
     def train(self, mode: bool = True) -> LossNet:
         return super().train(False)
 
-    def forward(self, x: torch.Tensor, layers: Iterable[str] | None = None) -> dict[str, torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor, layers: Iterable[str] | None = None
+    ) -> dict[str, torch.Tensor]:
         """Features at `layers` (default: all configured); stops after the deepest one asked for."""
         wanted = {name: self.index[name] for name in (layers or self.layers)}
         stop = max(wanted.values())

@@ -21,7 +21,9 @@ def gram(features: torch.Tensor) -> torch.Tensor:
         return torch.bmm(f, f.transpose(1, 2)) / (c * h * w)
 
 
-def content_loss(out: Mapping[str, torch.Tensor], target: Mapping[str, torch.Tensor]) -> torch.Tensor:
+def content_loss(
+    out: Mapping[str, torch.Tensor], target: Mapping[str, torch.Tensor]
+) -> torch.Tensor:
     """Sum over layers of the mean squared feature difference."""
     return sum(F.mse_loss(out[k].float(), target[k].float()) for k in target)
 

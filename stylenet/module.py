@@ -82,8 +82,11 @@ class StyleTransferModule(pl.LightningModule):
             "style_loss": style_loss(feats, self.style_grams),
             "tv_loss": tv_loss(y),
         }
-        parts["loss"] = (hp.content_weight * parts["content_loss"]
-                         + hp.style_weight * parts["style_loss"] + hp.tv_weight * parts["tv_loss"])
+        parts["loss"] = (
+            hp.content_weight * parts["content_loss"]
+            + hp.style_weight * parts["style_loss"]
+            + hp.tv_weight * parts["tv_loss"]
+        )
         return y, parts
 
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
@@ -99,14 +102,18 @@ class StyleTransferModule(pl.LightningModule):
             self._save_grid(batch, y)
 
     def _save_grid(self, photos: torch.Tensor, stylized: torch.Tensor) -> None:
-        """Photos above, stylized below: PNG in <run>/val/, and an image in W&B if it is the logger."""
+        """Photos above, stylized below: PNG in <run>/val/, and an image for W&B-like loggers."""
         grid = make_grid(torch.cat([photos, stylized.float()]).cpu(), nrow=len(photos), padding=4)
         path = Path(self.trainer.default_root_dir) / "val" / f"step_{self.global_step:07d}.png"
         save_image(grid, path)
         for logger in self.loggers:
             if hasattr(logger, "log_image"):
-                logger.log_image("val/stylized", [grid], step=self.global_step,
-                                 caption=[f"step {self.global_step}"])
+                logger.log_image(
+                    "val/stylized",
+                    [grid],
+                    step=self.global_step,
+                    caption=[f"step {self.global_step}"],
+                )
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.net.parameters(), lr=self.hparams.lr)

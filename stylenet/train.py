@@ -123,8 +123,9 @@ def fit(cfg: DictConfig, run_dir: Path) -> Path:
     )
     data = PhotoDataModule(**cfg.data)
     ckpt_dir = run_dir / "checkpoints"
-    checkpoint = ModelCheckpoint(dirpath=ckpt_dir, save_last=True, save_top_k=0,
-                                 every_n_train_steps=cfg.checkpoint_every)
+    checkpoint = ModelCheckpoint(
+        dirpath=ckpt_dir, save_last=True, save_top_k=0, every_n_train_steps=cfg.checkpoint_every
+    )
     trainer = pl.Trainer(
         **OmegaConf.to_container(cfg.trainer, resolve=True),
         logger=build_logger(cfg.logger, run_dir),
