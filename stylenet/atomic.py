@@ -10,7 +10,7 @@ from typing import Any
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], Any]) -> Path:
-    """Call write(tmp_path) then rename tmp_path over path (same folder, so the rename is atomic)."""
+    """Call write(tmp) then rename tmp over path (same folder, so the rename is atomic)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
