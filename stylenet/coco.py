@@ -41,7 +41,7 @@ def md5sum(path: Path) -> str:
 
 
 def download(url: str, dest: Path, md5: str | None = None, timeout: float = 60.0) -> Path:
-    """Fetch url to dest, resuming from dest.part; verify md5; the final file appears only if valid."""
+    """Fetch url to dest, resuming dest.part; verify md5; dest appears only when valid."""
     if dest.is_file() and (md5 is None or md5sum(dest) == md5):
         return dest
     part = dest.with_name(dest.name + ".part")
