@@ -165,6 +165,7 @@ def main(cfg: DictConfig) -> None:
     if str(cfg.loss.vgg_weights) == "random":
         warnings.simplefilter("always", UserWarning)
     torch.set_float32_matmul_precision("high")
+    warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode")  # the frozen VGG
     try:
         fit(cfg, run_dir)
     except (ConfigError, VGGWeightsError, FileNotFoundError) as e:

@@ -1,0 +1,31 @@
+"""Every YAML in configs/ composes into a complete training config."""
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+GROUPS = sorted(p.name for p in CONFIGS.iterdir() if p.is_dir())
+CHOICES = [(g, f.stem) for g in GROUPS for f in sorted((CONFIGS / g).glob("*.yaml"))]
+
+
+@pytest.mark.parametrize(("group", "option"), CHOICES, ids=[f"{g}={o}" for g, o in CHOICES])
+def test_every_option_composes(group, option):
+    override = f"+{group}={option}" if group == "experiment" else f"{group}={option}"
+    extra = ["data.root=/tmp/photos"] if (group, option) == ("data", "folder") else []
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        cfg = compose("train", overrides=[override, *extra])
+    OmegaConf.resolve(cfg)
+    assert OmegaConf.missing_keys(cfg) == set()
+    for key in ("name", "image_size", "content_weight", "style_weight", "tv_weight"):
+        assert key in cfg.style
+    for key in ("root", "image_size", "batch_size", "num_workers"):
+        assert key in cfg.data
+    assert cfg.loss.vgg_weights == "imagenet" and "max_steps" in cfg.trainer
+
+
+def test_all_groups_are_covered():
+    assert {"style", "data", "model", "loss", "trainer", "logger", "experiment"} <= set(GROUPS)
+    assert {"anime", "wave", "starry_night", "scream"} <= {o for g, o in CHOICES if g == "style"}

@@ -1,0 +1,37 @@
+"""Losses checked by hand on tiny tensors."""
+
+import torch
+
+from stylenet.losses import content_loss, gram, style_loss, tv_loss
+
+
+def test_gram_of_a_known_tensor():
+    # C=2, H=1, W=2: rows [1, 2] and [3, 4] -> [[5, 11], [11, 25]] / (2*1*2)
+    f = torch.tensor([[[[1.0, 2.0]], [[3.0, 4.0]]]])
+    expected = torch.tensor([[[5.0, 11.0], [11.0, 25.0]]]) / 4
+    assert torch.allclose(gram(f), expected)
+
+
+def test_gram_is_float32_even_for_bf16_features():
+    f = torch.randn(2, 3, 4, 5).bfloat16()
+    g = gram(f)
+    assert g.dtype == torch.float32 and g.shape == (2, 3, 3)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert gram(f).dtype == torch.float32
+
+
+def test_losses_vanish_for_equal_inputs_and_not_otherwise():
+    a = {"relu2_2": torch.randn(2, 4, 6, 6)}
+    b = {"relu2_2": a["relu2_2"] + 1.0}
+    assert content_loss(a, a) == 0
+    assert torch.isclose(content_loss(b, a), torch.tensor(1.0))
+    targets = {k: gram(v)[:1] for k, v in a.items()}
+    same = {"relu2_2": a["relu2_2"][:1].expand(2, -1, -1, -1)}
+    assert style_loss(same, targets) == 0
+    assert style_loss(b, targets) > 0
+
+
+def test_total_variation_by_hand():
+    assert tv_loss(torch.full((1, 3, 5, 7), 0.3)) == 0
+    ramp = torch.arange(4.0).view(1, 1, 1, 4).expand(1, 1, 3, 4)  # +1 per column, none per row
+    assert torch.isclose(tv_loss(ramp), torch.tensor(1.0))

@@ -1,0 +1,29 @@
+import pytest
+import torch
+
+from stylenet.transform_net import TransformNet
+
+
+@pytest.mark.parametrize("size", [(256, 256), (250, 333), (17, 9), (64, 100)])
+def test_output_has_the_input_size_and_range(size):
+    torch.manual_seed(0)
+    net = TransformNet().eval()
+    x = torch.rand(1, 3, *size)
+    with torch.no_grad():
+        y = net(x)
+    assert y.shape == x.shape
+    assert 0 <= y.min() and y.max() <= 1
+
+
+def test_architecture_is_the_papers():
+    net = TransformNet()
+    convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [c.kernel_size[0] for c in convs[:3]] == [9, 3, 3]
+    assert [c.out_channels for c in convs[:3]] == [32, 64, 128]
+    assert [c.stride[0] for c in convs[:3]] == [1, 2, 2]
+    assert convs[-1].kernel_size == (9, 9) and convs[-1].out_channels == 3
+    assert sum(isinstance(m, torch.nn.Upsample) for m in net.modules()) == 2
+    assert len(convs) == 3 + 2 * 5 + 2 + 1  # five residual blocks of two convs
+    assert all(
+        isinstance(m, torch.nn.InstanceNorm2d) for m in net.modules() if "Norm" in type(m).__name__
+    )
