@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
@@ -43,6 +44,20 @@ def save_model(path: str | os.PathLike, net: TransformNet, meta: dict[str, Any])
     return atomic_write(path, lambda tmp: torch.save({**meta, "state_dict": state}, tmp))
 
 
+def _torch_load(path: Path) -> Any:
+    """torch.load restricted to tensors and plain data; a pickle that could run code is refused."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else "unpickling refused"
+        raise CheckpointError(
+            f"{path}: refused, the file holds more than tensors and plain data, which could run "
+            f"code when loaded ({first[:200]}). Only load checkpoints from sources you trust."
+        ) from None
+    except (RuntimeError, OSError, EOFError, ValueError) as e:
+        raise CheckpointError(f"{path}: not a readable checkpoint ({e})") from None
+
+
 def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     if path.suffix == ".safetensors":
         try:
@@ -54,16 +69,7 @@ def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         except (SafetensorError, OSError, json.JSONDecodeError) as e:
             raise CheckpointError(f"{path}: not a readable safetensors model ({e})") from None
         return state, meta
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else "unpickling refused"
-        raise CheckpointError(
-            f"{path}: refused, the file holds more than tensors and plain data, which could run "
-            f"code when loaded ({first[:200]}). Only load checkpoints from sources you trust."
-        ) from None
-    except (RuntimeError, OSError, EOFError, ValueError) as e:
-        raise CheckpointError(f"{path}: not a readable checkpoint ({e})") from None
+    obj = _torch_load(path)
     if not isinstance(obj, dict) or "state_dict" not in obj:
         raise CheckpointError(f"{path}: not a stylenet checkpoint (no state_dict)")
     state = obj["state_dict"]
@@ -94,3 +100,32 @@ def load_model(path: str | os.PathLike) -> tuple[TransformNet, dict[str, Any]]:
         raise CheckpointError(f"{path}: weights do not fit the transform net ({e})") from None
     meta.setdefault("style", path.stem)
     return net.eval(), meta
+
+
+def check_resumable(path: str | os.PathLike) -> int:
+    """Global step of a Lightning training checkpoint (last.ckpt); CheckpointError if unusable."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"ckpt_path={str(path)!r}: no such checkpoint file")
+    obj = _torch_load(path)
+    keys = ("state_dict", "loops", "optimizer_states", "global_step")
+    missing = [k for k in keys if k not in obj] if isinstance(obj, dict) else list(keys)
+    if missing:
+        raise CheckpointError(
+            f"{path}: not a training checkpoint to resume from (missing {missing}); "
+            "resume from a run's checkpoints/last.ckpt"
+        )
+    return int(obj["global_step"])
+
+
+class SafeCheckpointIO(TorchCheckpointIO):
+    """Lightning checkpoint I/O that writes atomically (temp file, fsync, rename in the same folder)
+    and only ever loads with weights_only=True."""
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None
+    ) -> None:
+        atomic_write(path, lambda tmp: torch.save(checkpoint, tmp))
+
+    def load_checkpoint(self, path: Any, map_location: Any = None, weights_only: Any = None) -> Any:
+        return _torch_load(Path(path))

@@ -8,17 +8,23 @@ from __future__ import annotations
 import logging
 import random
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
 from PIL import Image
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from stylenet.images import IMAGE_SUFFIXES, ImageError, load_pil, to_tensor
 
 log = logging.getLogger(__name__)
+
+
+class NoImagesError(RuntimeError):
+    """Not one usable image was found."""
+
+
 SAMPLE_PHOTOS = (
     "astronaut.png",
     "chelsea.png",
@@ -54,28 +60,38 @@ def split_holdout(files: Sequence[Path], n_val: int) -> tuple[list[Path], list[P
 
 
 def resize_crop(img: Image.Image, size: int, rng: random.Random | None) -> Image.Image:
-    """Scale the short side to size (random up to 1.25x when training) and crop size x size."""
-    scale = size / min(img.size) * (rng.uniform(1.0, 1.25) if rng else 1.0)
-    w, h = max(size, round(img.width * scale)), max(size, round(img.height * scale))
-    img = img.resize((w, h), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    """A square of the short side (random, up to 1.25x zoomed in, when training) resized to size.
+
+    Cropping before resizing keeps the cost bounded for tiny or very elongated images.
+    """
+    side = min(img.size) / (rng.uniform(1.0, 1.25) if rng else 1.0)
     if rng:
-        x, y = rng.randint(0, w - size), rng.randint(0, h - size)
+        x, y = rng.uniform(0, img.width - side), rng.uniform(0, img.height - side)
     else:
-        x, y = (w - size) // 2, (h - size) // 2
-    img = img.crop((x, y, x + size, y + size))
+        x, y = (img.width - side) / 2, (img.height - side) / 2
+    img = img.resize(
+        (size, size), Image.Resampling.BILINEAR, box=(x, y, x + side, y + side), reducing_gap=2.0
+    )
     if rng and rng.random() < 0.5:
         img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
     return img
 
 
 class PhotoDataset(Dataset):
-    """Random (train) or centre (val) square crops of photos; a bad file is replaced by another.
+    """Random (train) or centre (val) square crops of photos; a bad file is replaced by the next.
 
-    `length` lets a small folder fill a long epoch (indices wrap around).
+    Index k reads file k % len(files); the training crop is a function of (seed, k) only, so the
+    same indices give the same batches in any worker, run or resumed run. Files found unreadable
+    are flagged in a shared-memory mask that all workers and the main process see.
     """
 
     def __init__(
-        self, files: Sequence[Path], image_size: int, train: bool = True, length: int | None = None
+        self,
+        files: Sequence[Path],
+        image_size: int,
+        train: bool = True,
+        length: int | None = None,
+        seed: int = 0,
     ):
         if not files:
             raise ValueError("no images to train on")
@@ -83,23 +99,52 @@ class PhotoDataset(Dataset):
         self.image_size = image_size
         self.train = train
         self.length = length or len(self.files)
-        self.bad: set[int] = set()
+        self.seed = seed
+        self.bad = torch.zeros(len(self.files), dtype=torch.bool).share_memory_()
 
     def __len__(self) -> int:
         return self.length
 
+    def skipped(self) -> list[Path]:
+        return [self.files[i] for i in self.bad.nonzero().flatten().tolist()]
+
     def __getitem__(self, index: int) -> torch.Tensor:
-        rng = random.Random(torch.initial_seed() + index) if self.train else None
+        rng = random.Random(f"{self.seed}:{index}") if self.train else None
         for attempt in range(len(self.files)):
             i = (index + attempt) % len(self.files)
-            if i in self.bad:
+            if self.bad[i]:
                 continue
             try:
                 return to_tensor(resize_crop(load_pil(self.files[i]), self.image_size, rng))
             except ImageError as e:
-                self.bad.add(i)
-                log.warning("skipping %s (%d bad file(s) so far in this worker)", e, len(self.bad))
-        raise RuntimeError("none of the training images could be read")
+                self.bad[i] = True
+                n = int(self.bad.sum())
+                log.warning("skipping %s (%d unreadable file(s) skipped so far)", e, n)
+        raise NoImagesError(f"none of the {len(self.files)} images could be read")
+
+
+class StepSampler(Sampler[int]):
+    """Shuffled passes over n files, a pure function of (seed, position); each pass starts at
+    position start() so a resumed run draws exactly the batches the interrupted one would have.
+
+    Yields dataset indices (pass * n + file), so every pass gets fresh crops.
+    """
+
+    def __init__(self, n: int, length: int, seed: int = 0, start: Callable[[], int] = lambda: 0):
+        self.n, self.length, self.seed, self.start = n, length, seed, start
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __iter__(self) -> Iterator[int]:
+        first = self.start()
+        epoch, perm = -1, torch.empty(0, dtype=torch.long)
+        for pos in range(first, first + self.length):
+            if pos // self.n != epoch:
+                epoch = pos // self.n
+                gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+                perm = torch.randperm(self.n, generator=gen)
+            yield epoch * self.n + int(perm[pos % self.n])
 
 
 class PhotoDataModule(pl.LightningDataModule):
@@ -114,8 +159,12 @@ class PhotoDataModule(pl.LightningDataModule):
         num_workers: int = 2,
         val_images: int = 4,
         epoch_length: int = 2000,
+        seed: int = 0,
     ):
         super().__init__()
+        self.seed = seed
+        self.train_set: PhotoDataset | None = None
+        self.bad_val: list[Path] = []
         self.source, self.root = source, root
         self.image_size, self.batch_size = image_size, batch_size
         self.num_workers, self.val_images, self.epoch_length = num_workers, val_images, epoch_length
@@ -137,20 +186,37 @@ class PhotoDataModule(pl.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if not self.train_files:
             n_val = 2 if self.source == "sample" else self.val_images
-            self.train_files, self.val_files = split_holdout(self.files(), n_val)
+            self.train_files, val_files = split_holdout(self.files(), n_val)
+            # a few files: check them now so validation never trips over a bad one
+            self.val_files = [p for p in val_files if _usable(p)]
+            self.bad_val = [p for p in val_files if p not in self.val_files]
+            if not self.val_files:
+                self.val_files = [p for p in self.train_files[:8] if _usable(p)][:2]
             log.info(
                 "%d training photos, %d validation photos",
                 len(self.train_files),
                 len(self.val_files),
             )
 
+    def _position(self) -> int:
+        """Training samples drawn so far (restored from last.ckpt when resuming)."""
+        t = self.trainer
+        if t is None:
+            return 0
+        return t.global_step * t.accumulate_grad_batches * self.batch_size * t.world_size
+
+    def skipped(self) -> list[Path]:
+        """Files found unreadable so far (they are left out)."""
+        return self.bad_val + (self.train_set.skipped() if self.train_set is not None else [])
+
     def train_dataloader(self) -> DataLoader:
         length = max(len(self.train_files), self.epoch_length)
-        ds = PhotoDataset(self.train_files, self.image_size, train=True, length=length)
+        ds = PhotoDataset(self.train_files, self.image_size, True, length, self.seed)
+        self.train_set = ds
         return DataLoader(
             ds,
             self.batch_size,
-            shuffle=True,
+            sampler=StepSampler(len(self.train_files), length, self.seed, self._position),
             drop_last=True,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
@@ -158,6 +224,16 @@ class PhotoDataModule(pl.LightningDataModule):
         )
 
     def val_dataloader(self) -> DataLoader:
-        files = self.val_files or self.train_files[:2]
-        ds = PhotoDataset(files, self.image_size, train=False)
-        return DataLoader(ds, batch_size=len(files), num_workers=0)
+        if not self.val_files:
+            raise NoImagesError("no readable validation images")
+        ds = PhotoDataset(self.val_files, self.image_size, train=False)
+        return DataLoader(ds, batch_size=len(self.val_files), num_workers=0)
+
+
+def _usable(path: Path) -> bool:
+    try:
+        load_pil(path)
+        return True
+    except ImageError as e:
+        log.warning("skipping %s", e)
+        return False

@@ -19,6 +19,11 @@ from stylenet.losses import content_loss, gram, style_loss, tv_loss
 from stylenet.transform_net import TransformNet
 
 log = logging.getLogger(__name__)
+FINITE_CHECK_EVERY = 10  # steps between host syncs that check the loss stayed finite
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The training loss became NaN or infinite; the message says at which step."""
 
 
 class StyleTransferModule(pl.LightningModule):
@@ -49,6 +54,8 @@ class StyleTransferModule(pl.LightningModule):
         self.content_layers, self.style_layers = list(content_layers), list(style_layers)
         self.register_buffer("style_image", style_image.unsqueeze(0), persistent=False)
         self.style_grams: dict[str, torch.Tensor] = {}
+        # first step whose loss was not finite (-1: none); kept on the device to avoid a sync
+        self.register_buffer("first_bad_step", torch.tensor(-1), persistent=False)
         self.strict_loading = False  # checkpoints hold no loss-network weights
         if channels_last:
             self.net.to(memory_format=torch.channels_last)
@@ -93,7 +100,20 @@ class StyleTransferModule(pl.LightningModule):
         _, parts = self.losses(batch)
         self.log_dict({f"train/{k}": v.detach() for k, v in parts.items()}, prog_bar=False)
         self.log("loss", parts["loss"].detach(), prog_bar=True, logger=False)
+        bad = ~torch.isfinite(parts["loss"].detach()) & (self.first_bad_step < 0)
+        self.first_bad_step = torch.where(bad, self.global_step + 1, self.first_bad_step)
+        if self.global_step % FINITE_CHECK_EVERY == 0:
+            self.check_finite()
         return parts["loss"]
+
+    def check_finite(self) -> None:
+        """Raise NonFiniteLossError if any loss so far was NaN/inf (one host sync)."""
+        step = int(self.first_bad_step)
+        if step >= 0:
+            raise NonFiniteLossError(
+                f"the training loss became NaN/inf at step {step}; training stopped "
+                "(lower lr or the loss weights)"
+            )
 
     def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
         y, parts = self.losses(batch)
@@ -119,6 +139,7 @@ class StyleTransferModule(pl.LightningModule):
         return torch.optim.Adam(self.net.parameters(), lr=self.hparams.lr)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
+        self.check_finite()  # never overwrite a good checkpoint with NaN weights
         sd = checkpoint["state_dict"]
         for k in [k for k in sd if k.startswith("loss_net.")]:
             del sd[k]

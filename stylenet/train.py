@@ -10,6 +10,7 @@ import logging
 import math
 import netrc
 import os
+import signal
 import sys
 import warnings
 from pathlib import Path
@@ -21,13 +22,13 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.callbacks import Callback, ModelCheckpoint
 
-from stylenet.checkpoint import save_model
-from stylenet.data import PhotoDataModule
+from stylenet.checkpoint import CheckpointError, SafeCheckpointIO, check_resumable, save_model
+from stylenet.data import NoImagesError, PhotoDataModule
 from stylenet.images import ImageError, load_image
 from stylenet.loss_net import LossNet, VGGWeightsError, check_layers
-from stylenet.module import StyleTransferModule
+from stylenet.module import NonFiniteLossError, StyleTransferModule
 
 log = logging.getLogger("stylenet")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -35,6 +36,38 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 class ConfigError(ValueError):
     """A mistake in the composed configuration, reported in one line before any model is built."""
+
+
+class Interrupted(Exception):
+    """Training was stopped by Ctrl-C or SIGTERM after last.ckpt was saved."""
+
+
+class StopOnSignal(Callback):
+    """First Ctrl-C or SIGTERM: finish the current step, then stop (last.ckpt is saved after fit).
+
+    A second Ctrl-C aborts at once.
+    """
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.signal is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.signal = signum
+        self.trainer.should_stop = True
+        log.warning("%s: stopping after this step", signal.Signals(signum).name)
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.trainer = trainer
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, self._handle)
+
+    def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous = {}
 
 
 def resolve_path(p: str) -> Path:
@@ -63,6 +96,11 @@ def check_config(cfg: DictConfig) -> Path:
         if not root or not resolve_path(root).is_dir():
             hint = " (python -m stylenet.coco downloads it)" if cfg.data.source == "coco" else ""
             raise ConfigError(f"data.root={root!r} is not a folder of images{hint}")
+    if cfg.get("ckpt_path"):
+        try:
+            check_resumable(resolve_path(cfg.ckpt_path))
+        except CheckpointError as e:
+            raise ConfigError(str(e)) from None
     if not cfg.style.get("image"):
         raise ConfigError(f"style {s.name!r} has no image; pass style.image=<path>")
     image = resolve_path(s.image)
@@ -121,22 +159,34 @@ def fit(cfg: DictConfig, run_dir: Path) -> Path:
         lr=cfg.lr,
         **cfg.model,
     )
-    data = PhotoDataModule(**cfg.data)
+    data = PhotoDataModule(**cfg.data, seed=cfg.seed)
     ckpt_dir = run_dir / "checkpoints"
     checkpoint = ModelCheckpoint(
         dirpath=ckpt_dir, save_last=True, save_top_k=0, every_n_train_steps=cfg.checkpoint_every
     )
+    stop = StopOnSignal()
     trainer = pl.Trainer(
         **OmegaConf.to_container(cfg.trainer, resolve=True),
         logger=build_logger(cfg.logger, run_dir),
-        callbacks=[checkpoint],
+        callbacks=[checkpoint, stop],
+        plugins=[SafeCheckpointIO()],
         default_root_dir=str(run_dir),
     )
     ckpt_path = str(resolve_path(cfg.ckpt_path)) if cfg.ckpt_path else None
-    trainer.fit(module, datamodule=data, ckpt_path=ckpt_path)
+    try:
+        trainer.fit(module, datamodule=data, ckpt_path=ckpt_path, weights_only=True)
+    finally:
+        if skipped := data.skipped():
+            names = ", ".join(p.name for p in skipped[:5]) + (", ..." if len(skipped) > 5 else "")
+            log.warning("skipped %d unreadable image file(s): %s", len(skipped), names)
     if trainer.global_rank != 0:
         return ckpt_dir / "last.ckpt"
-    trainer.save_checkpoint(ckpt_dir / "last.ckpt")
+    trainer.save_checkpoint(ckpt_dir / "last.ckpt", weights_only=False)
+    if stop.signal is not None:
+        raise Interrupted(
+            f"stopped by {signal.Signals(stop.signal).name} at step {trainer.global_step}; saved "
+            f"{ckpt_dir / 'last.ckpt'} (resume with ckpt_path={ckpt_dir / 'last.ckpt'})"
+        )
     meta = {
         "style": cfg.style.name,
         "steps": trainer.global_step,
@@ -159,18 +209,58 @@ def fit(cfg: DictConfig, run_dir: Path) -> Path:
     return out
 
 
+def check_groups(overrides: list[str], configs: Path = PROJECT_ROOT / "configs") -> None:
+    """ConfigError for `group=option` overrides naming no configs/<group>/<option>.yaml.
+
+    Runs before Hydra, whose own message for this spans a dozen lines.
+    """
+    for arg in overrides:
+        key, eq, value = arg.lstrip("+~").partition("=")
+        folder = configs / key
+        if not eq or "." in key or "@" in key or not folder.is_dir() or not value:
+            continue
+        known = sorted(p.stem for p in folder.glob("*.yaml"))
+        for option in value.split(","):
+            if option not in known and option != "null":
+                hint = " (or style=custom style.image=<path>)" if key == "style" else ""
+                raise ConfigError(
+                    f"unknown {key} {option!r}; choose one of {', '.join(known)}{hint}"
+                )
+
+
 @hydra.main(version_base="1.3", config_path=str(PROJECT_ROOT / "configs"), config_name="train")
-def main(cfg: DictConfig) -> None:
+def hydra_main(cfg: DictConfig) -> None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     if str(cfg.loss.vgg_weights) == "random":
         warnings.simplefilter("always", UserWarning)
     torch.set_float32_matmul_precision("high")
     warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode")  # the frozen VGG
+    last = run_dir / "checkpoints" / "last.ckpt"
     try:
         fit(cfg, run_dir)
-    except (ConfigError, VGGWeightsError, FileNotFoundError) as e:
+    except (ConfigError, VGGWeightsError, FileNotFoundError, CheckpointError) as e:
         log.error("error: %s", e)
         sys.exit(2)
+    except NoImagesError as e:
+        log.error("error: %s", str(e).strip().splitlines()[-1])
+        sys.exit(2)
+    except NonFiniteLossError as e:
+        kept = f"last good checkpoint: {last}" if last.is_file() else "no checkpoint was written"
+        log.error("error: %s; %s", e, kept)
+        sys.exit(3)
+    except Interrupted as e:
+        log.warning("%s", e)
+        sys.exit(130)
+
+
+def main() -> None:
+    """Entry point: check config-group names, then let Hydra compose and run."""
+    try:
+        check_groups(sys.argv[1:])
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    hydra_main()
 
 
 if __name__ == "__main__":
