@@ -191,7 +191,7 @@ class PhotoDataModule(pl.LightningDataModule):
             self.val_files = [p for p in val_files if _usable(p)]
             self.bad_val = [p for p in val_files if p not in self.val_files]
             if not self.val_files:
-                self.val_files = [p for p in self.train_files[:8] if _usable(p)][:2]
+                self.val_files = [p for p in self.train_files[:8] if _usable(p, warn=False)][:2]
             log.info(
                 "%d training photos, %d validation photos",
                 len(self.train_files),
@@ -230,10 +230,11 @@ class PhotoDataModule(pl.LightningDataModule):
         return DataLoader(ds, batch_size=len(self.val_files), num_workers=0)
 
 
-def _usable(path: Path) -> bool:
+def _usable(path: Path, warn: bool = True) -> bool:
     try:
         load_pil(path)
         return True
     except ImageError as e:
-        log.warning("skipping %s", e)
+        if warn:
+            log.warning("skipping %s", e)
         return False

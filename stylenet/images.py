@@ -41,6 +41,8 @@ def load_pil(path: str | os.PathLike) -> Image.Image:
     """Open, decode fully, apply EXIF orientation and convert to RGB; raise ImageError otherwise."""
     path = Path(path)
     try:
+        if path.is_file() and path.stat().st_size == 0:
+            raise ImageError(f"{path}: empty file (0 bytes)")
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as img:

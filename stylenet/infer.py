@@ -94,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
             save_image(stylize(net, load_image(src), device), dst)
         except (ImageError, FileExistsError, OSError) as e:
             failed += 1
+            if isinstance(e, OSError) and not isinstance(e, FileExistsError):
+                e = f"cannot write {dst} ({e.strerror or e})"
             print(
                 f"error: {src}: {e}" if str(src) not in str(e) else f"error: {e}", file=sys.stderr
             )

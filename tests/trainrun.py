@@ -1,0 +1,74 @@
+"""Run `python train.py ...` in a subprocess with small, quick settings (tests only)."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# 64 px crops, batch 2, random VGG, CSV logs every step: a step takes a fraction of a second
+QUICK = [
+    "loss.vgg_weights=random",
+    "logger=csv",
+    "data.image_size=64",
+    "data.batch_size=2",
+    "data.num_workers=0",
+    "trainer.log_every_n_steps=1",
+    "trainer.val_check_interval=1000",
+    "style.image_size=64",
+]
+
+
+def env() -> dict[str, str]:
+    # one OpenMP thread: on a shared 2-core machine spinning threads make steps ~8x slower
+    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+
+
+def command(run: Path, *overrides: str) -> list[str]:
+    return [
+        sys.executable,
+        str(ROOT / "train.py"),
+        *QUICK,
+        f"hydra.run.dir={run}",
+        f"export_dir={run / 'export'}",
+        *overrides,
+    ]
+
+
+def train(run: Path, *overrides: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        command(run, *overrides),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env(),
+        cwd=run.parent,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def popen(run: Path, *overrides: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        command(run, *overrides),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env(),
+        cwd=run.parent,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def losses(run: Path) -> dict[int, float]:
+    """step -> train/loss from the run's CSV log."""
+    out = {}
+    for f in sorted((run / "csv").glob("version_*/metrics.csv")):
+        with open(f) as fh:
+            for row in csv.DictReader(fh):
+                if row.get("train/loss"):
+                    out[int(row["step"])] = float(row["train/loss"])
+    return out
