@@ -54,8 +54,9 @@ def _torch_load(path: Path) -> Any:
             f"{path}: refused, the file holds more than tensors and plain data, which could run "
             f"code when loaded ({first[:200]}). Only load checkpoints from sources you trust."
         ) from None
-    except (RuntimeError, OSError, EOFError, ValueError) as e:
-        raise CheckpointError(f"{path}: not a readable checkpoint ({e})") from None
+    except Exception as e:  # zip, EOF, OS, safetensors (by suffix) ... errors
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(f"{path}: not a readable checkpoint ({first[:200]})") from None
 
 
 def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
