@@ -84,7 +84,8 @@ def check_config(cfg: DictConfig) -> Path:
     for key in ("content_weight", "style_weight", "tv_weight"):
         v = s.get(key)
         if not isinstance(v, (int, float)) or v < 0 or not math.isfinite(v):
-            raise ConfigError(f"style.{key}={v!r} must be a finite number >= 0")
+            shown = f"{v:g}" if isinstance(v, (int, float)) else repr(v)
+            raise ConfigError(f"style.{key}={shown} must be a finite number >= 0")
     if cfg.lr <= 0:
         raise ConfigError(f"lr={cfg.lr} must be > 0")
     try:
