@@ -43,7 +43,14 @@ def run(capsys, *argv):
 def test_mixed_folder_missing_path_and_non_image(capsys, model, photos, tmp_path):
     out_dir = tmp_path / "out"
     code, out, err = run(
-        capsys, "--ckpt", model, photos, tmp_path / "missing.png", photos / "notes.txt", "-o", out_dir
+        capsys,
+        "--ckpt",
+        model,
+        photos,
+        tmp_path / "missing.png",
+        photos / "notes.txt",
+        "-o",
+        out_dir,
     )
     assert code == 1
     assert sorted(p.name for p in out_dir.iterdir()) == ["a_ink.png", "b_ink.jpg"]
@@ -72,18 +79,12 @@ def test_existing_outputs_need_overwrite(capsys, model, photos, tmp_path):
 def test_unwritable_output_folder(capsys, model, photos, tmp_path):
     blocker = tmp_path / "a_file"
     blocker.write_text("x")  # a regular file where the output folder should be (root ignores chmod)
-    code, _, err = run(capsys, "--ckpt", model, photos / "a.png", photos / "b.jpg", "-o", blocker / "out")
+    code, _, err = run(
+        capsys, "--ckpt", model, photos / "a.png", photos / "b.jpg", "-o", blocker / "out"
+    )
     assert code == 1
     assert len(err) == 3 and all("cannot write" in line for line in err[:2])
     assert "Not a directory" in err[0] or "File exists" in err[0]
-
-
-def test_input_is_never_overwritten(capsys, model, tmp_path):
-    src = tmp_path / "x_ink.png"
-    Image.new("RGB", (16, 16)).save(src)
-    # output of x.png would be x_ink.png; give x_ink.png's own name a chance to collide
-    code, _, err = run(capsys, "--ckpt", model, src, "-o", tmp_path, "--overwrite")
-    assert code == 0 and (tmp_path / "x_ink_ink.png").is_file()
 
 
 def test_exif_rotated_photo_comes_out_rotated(capsys, model, tmp_path):
