@@ -61,8 +61,11 @@ class StopOnSignal(Callback):
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.trainer = trainer
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            self._previous[sig] = signal.signal(sig, self._handle)
+        self._previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        for sig in self._previous:  # after Lightning's own SIGTERM handler, which exits with 0
+            signal.signal(sig, self._handle)
 
     def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         for sig, handler in self._previous.items():
@@ -234,6 +237,9 @@ def hydra_main(cfg: DictConfig) -> None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     if str(cfg.loss.vgg_weights) == "random":
         warnings.simplefilter("always", UserWarning)
+    # the training sampler restarts at the restored global step (data.StepSampler), so a
+    # mid-epoch resume is exact although the DataLoader has no state_dict of its own
+    warnings.filterwarnings("ignore", message=".*your dataloader is not resumable")
     torch.set_float32_matmul_precision("high")
     warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode")  # the frozen VGG
     last = run_dir / "checkpoints" / "last.ckpt"

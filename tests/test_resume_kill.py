@@ -69,7 +69,6 @@ def test_sigkill_then_resume_continues_at_the_same_step(reference, tmp_path):
 
     r = trainrun.train(resumed, *ARGS, f"ckpt_path={last}")
     assert r.returncode == 0, r.stderr[-3000:]
-    assert "not resumable" not in r.stderr
     assert_continues_like_reference(reference, resumed, step)
     print(f"killed at step {step}; resumed run matched the uninterrupted one bit for bit")
 
