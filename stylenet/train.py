@@ -89,8 +89,9 @@ def check_config(cfg: DictConfig) -> Path:
         if not isinstance(v, (int, float)) or v < 0 or not math.isfinite(v):
             shown = f"{v:g}" if isinstance(v, (int, float)) else repr(v)
             raise ConfigError(f"style.{key}={shown} must be a finite number >= 0")
-    if cfg.lr <= 0:
-        raise ConfigError(f"lr={cfg.lr} must be > 0")
+    lr = cfg.get("lr")
+    if not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
+        raise ConfigError(f"lr={lr!r} must be a finite number > 0")
     try:
         check_layers(list(cfg.loss.content_layers) + list(cfg.loss.style_layers), cfg.loss.arch)
     except ValueError as e:
