@@ -250,7 +250,8 @@ def hydra_main(cfg: DictConfig) -> None:
         log.error("error: %s", e)
         sys.exit(2)
     except NoImagesError as e:
-        log.error("error: %s", str(e).strip().splitlines()[-1])
+        line = str(e).strip().splitlines()[-1]  # raised in a worker: its traceback comes first
+        log.error("error: %s", line.removeprefix("stylenet.data.NoImagesError: "))
         sys.exit(2)
     except NonFiniteLossError as e:
         kept = f"last good checkpoint: {last}" if last.is_file() else "no checkpoint was written"
