@@ -22,10 +22,16 @@ def gram(features: torch.Tensor) -> torch.Tensor:
 
 
 def content_loss(
-    out: Mapping[str, torch.Tensor], target: Mapping[str, torch.Tensor]
+    out: Mapping[str, torch.Tensor],
+    target: Mapping[str, torch.Tensor],
+    layer_weights: Mapping[str, float] | None = None,
 ) -> torch.Tensor:
-    """Sum over layers of the mean squared feature difference."""
-    return sum(F.mse_loss(out[k].float(), target[k].float()) for k in target)
+    """Sum over layers of the mean squared feature difference (optionally weighted per layer)."""
+    return sum(
+        (1.0 if layer_weights is None else layer_weights[k])
+        * F.mse_loss(out[k].float(), target[k].float())
+        for k in target
+    )
 
 
 def style_loss(

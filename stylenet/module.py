@@ -15,7 +15,7 @@ from torchvision.utils import make_grid
 
 from stylenet.images import save_image
 from stylenet.loss_net import LossNet
-from stylenet.losses import content_loss, gram, style_loss, tv_loss
+from stylenet.objective import StyleObjective
 from stylenet.transform_net import TransformNet
 
 log = logging.getLogger(__name__)
@@ -46,14 +46,25 @@ class StyleTransferModule(pl.LightningModule):
         channels: int = 32,
         num_residual: int = 5,
         channels_last: bool = True,
+        style_luminance_only: bool = False,
+        normalize: bool = False,
     ):
         super().__init__()
         self.save_hyperparameters(ignore=["style_image", "loss_net"])
         self.net = TransformNet(channels, num_residual)
         self.loss_net = loss_net
         self.content_layers, self.style_layers = list(content_layers), list(style_layers)
-        self.register_buffer("style_image", style_image.unsqueeze(0), persistent=False)
-        self.style_grams: dict[str, torch.Tensor] = {}
+        self.objective = StyleObjective(
+            loss_net,
+            style_image,
+            content_layers,
+            style_layers,
+            content_weight,
+            style_weight,
+            tv_weight,
+            style_luminance_only=style_luminance_only,
+            normalize=normalize,
+        )
         # first step whose loss was not finite (-1: none); kept on the device to avoid a sync
         self.register_buffer("first_bad_step", torch.tensor(-1), persistent=False)
         self.strict_loading = False  # checkpoints hold no loss-network weights
@@ -67,34 +78,16 @@ class StyleTransferModule(pl.LightningModule):
     @torch.no_grad()
     def compute_style_targets(self) -> None:
         """Gram matrices of the style image, once per run, in float32."""
-        with torch.autocast(self.device.type, enabled=False):
-            feats = self.loss_net(self._layout(self.style_image.float()), self.style_layers)
-        self.style_grams = {k: gram(v) for k, v in feats.items()}
+        self.objective.compute_style_targets()
 
     def on_fit_start(self) -> None:
         self.compute_style_targets()
 
     def losses(self, photos: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """(stylized photos, dict of weighted total and unweighted parts)."""
-        if not self.style_grams:
-            self.compute_style_targets()
         x = self._layout(photos)
         y = self.net(x)
-        with torch.no_grad():  # content targets: only up to the content layer
-            target = self.loss_net(x, self.content_layers)
-        feats = self.loss_net(y, dict.fromkeys(self.style_layers + self.content_layers))
-        hp = self.hparams
-        parts = {
-            "content_loss": content_loss(feats, target),
-            "style_loss": style_loss(feats, self.style_grams),
-            "tv_loss": tv_loss(y),
-        }
-        parts["loss"] = (
-            hp.content_weight * parts["content_loss"]
-            + hp.style_weight * parts["style_loss"]
-            + hp.tv_weight * parts["tv_loss"]
-        )
-        return y, parts
+        return y, self.objective(y, self.objective.content_targets(x))
 
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
         _, parts = self.losses(batch)
@@ -141,5 +134,5 @@ class StyleTransferModule(pl.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         self.check_finite()  # never overwrite a good checkpoint with NaN weights
         sd = checkpoint["state_dict"]
-        for k in [k for k in sd if k.startswith("loss_net.")]:
+        for k in [k for k in sd if k.startswith(("loss_net.", "objective.loss_net."))]:
             del sd[k]

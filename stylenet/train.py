@@ -26,9 +26,11 @@ from pytorch_lightning.callbacks import Callback, ModelCheckpoint
 
 from stylenet.checkpoint import CheckpointError, SafeCheckpointIO, check_resumable, save_model
 from stylenet.data import NoImagesError, PhotoDataModule
+from stylenet.evaluate import evaluate, format_table, load_photos, table_rows
 from stylenet.images import ImageError, load_image
 from stylenet.loss_net import LossNet, VGGWeightsError, check_layers
 from stylenet.module import NonFiniteLossError, StyleTransferModule
+from stylenet.objective import StyleObjective
 
 log = logging.getLogger("stylenet")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -152,16 +154,24 @@ def fit(cfg: DictConfig, run_dir: Path) -> Path:
         weights=str(cfg.loss.vgg_weights),
         arch=cfg.loss.arch,
     )
+    normalize = bool(cfg.loss.get("normalize", False))
+    weights = (
+        cfg.loss.normalized_weights
+        if normalize
+        else (cfg.style.content_weight, cfg.style.style_weight)
+    )
     module = StyleTransferModule(
         style_image,
         loss_net,
         style_name=cfg.style.name,
         content_layers=list(cfg.loss.content_layers),
         style_layers=list(cfg.loss.style_layers),
-        content_weight=cfg.style.content_weight,
-        style_weight=cfg.style.style_weight,
+        content_weight=float(weights[0]),
+        style_weight=float(weights[1]),
         tv_weight=cfg.style.tv_weight,
         lr=cfg.lr,
+        style_luminance_only=bool(cfg.loss.get("style_luminance_only", False)),
+        normalize=normalize,
         **cfg.model,
     )
     data = PhotoDataModule(**cfg.data, seed=cfg.seed)
@@ -204,6 +214,11 @@ def fit(cfg: DictConfig, run_dir: Path) -> Path:
             "tv_weight": cfg.style.tv_weight,
             "vgg_weights": str(cfg.loss.vgg_weights),
             "image_size": cfg.data.image_size,
+            "arch": cfg.loss.arch,
+            "style_size": cfg.style.image_size,
+            "style_luminance_only": module.objective.style_luminance_only,
+            "normalize": normalize,
+            "normalized_weights": [float(w) for w in weights] if normalize else None,
         },
     }
     out = Path(cfg.export_dir) / f"{cfg.style.name}.ckpt"
@@ -211,6 +226,8 @@ def fit(cfg: DictConfig, run_dir: Path) -> Path:
     save_model(out.with_suffix(".safetensors"), module.net, meta)
     log.info("run folder: %s", run_dir)
     log.info("exported %s (and .safetensors) after %d steps", out, trainer.global_step)
+    if cfg.get("evaluate") and cfg.evaluate.steps > 0:
+        run_evaluation(cfg, module, data, trainer)
     return out
 
 
@@ -231,6 +248,43 @@ def check_groups(overrides: list[str], configs: Path = PROJECT_ROOT / "configs")
                 raise ConfigError(
                     f"unknown {key} {option!r}; choose one of {', '.join(known)}{hint}"
                 )
+
+
+def run_evaluation(
+    cfg: DictConfig, module: StyleTransferModule, data: PhotoDataModule, trainer: pl.Trainer
+) -> dict:
+    """stylenet.evaluate on held-out photos (evaluate.images, else the validation photos); the
+    table goes to the log and to every logger (a W&B table, or eval/* metrics for CSV)."""
+    e = cfg.evaluate
+    if e.images:
+        photos = load_photos([str(resolve_path(e.images))], e.size)
+    else:
+        photos = load_photos(data.val_files or data.train_files[:2], e.size)
+    o = module.objective
+    objective = StyleObjective(  # the fixed-weight objective, also for normalized training
+        o.loss_net,
+        o.style_image,
+        o.content_layers,
+        o.style_layers,
+        cfg.style.content_weight,
+        cfg.style.style_weight,
+        cfg.style.tv_weight,
+        style_luminance_only=o.style_luminance_only,
+    )
+    report = evaluate(module.net, objective, photos, e.steps, device=module.device)
+    log.info("held-out evaluation:\n%s", format_table(report))
+    cols, rows = table_rows(report)
+    for logger in trainer.loggers:
+        if hasattr(logger, "log_table"):
+            logger.log_table("eval/table", columns=cols, data=rows)
+        summary = {
+            "eval/model_total": report["model"]["total"],
+            "eval/optimized_total": report["optimization"][-1]["total"],
+            "eval/steps_to_match": report["steps_to_match"] or -1,
+        }
+        logger.log_metrics(summary, step=trainer.global_step)
+        logger.save()
+    return report
 
 
 @hydra.main(version_base="1.3", config_path=str(PROJECT_ROOT / "configs"), config_name="train")

@@ -1,0 +1,93 @@
+"""Colour handling for stylized images: luminance (YUV) transfer and histogram matching.
+
+Used by `python infer.py --preserve-color [luminance|histogram]`, by the colour-blind style loss
+(`loss.style_luminance_only=true`, see stylenet/objective.py) and by `--strength` blending.
+Images are float RGB in [0, 1], shape (3, H, W) or (B, 3, H, W); inputs are never changed in place.
+"""
+
+from __future__ import annotations
+
+import torch
+
+# BT.601 RGB -> YUV (analogue YUV, as in Gatys et al. 2017 "Preserving color in neural style transfer")
+_RGB_TO_YUV = torch.tensor(
+    [
+        [0.299, 0.587, 0.114],
+        [-0.14713, -0.28886, 0.436],
+        [0.615, -0.51499, -0.10001],
+    ]
+)
+_YUV_TO_RGB = torch.linalg.inv(_RGB_TO_YUV)
+METHODS = ("luminance", "histogram")
+
+
+def _mix(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+    return torch.einsum("ij,...jhw->...ihw", m.to(x.device, x.dtype), x)
+
+
+def rgb_to_yuv(x: torch.Tensor) -> torch.Tensor:
+    return _mix(x, _RGB_TO_YUV)
+
+
+def yuv_to_rgb(x: torch.Tensor) -> torch.Tensor:
+    return _mix(x, _YUV_TO_RGB)
+
+
+def luminance(x: torch.Tensor) -> torch.Tensor:
+    """Y of an RGB image, replicated to three channels so VGG can take it (a grey image)."""
+    y = rgb_to_yuv(x)[..., :1, :, :]
+    return y.expand_as(x)
+
+
+def transfer_luminance(stylized: torch.Tensor, photo: torch.Tensor) -> torch.Tensor:
+    """The stylized image's luminance with the photo's chrominance (U, V): the photo's colours."""
+    y = rgb_to_yuv(stylized)[..., :1, :, :]
+    uv = rgb_to_yuv(photo.to(stylized))[..., 1:, :, :]
+    return yuv_to_rgb(torch.cat([y, uv], dim=-3)).clamp(0, 1)
+
+
+def _match_channel(src: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+    """Monotone remap of src's values so their histogram equals ref's (quantile mapping)."""
+    order = src.argsort()
+    ref_sorted = ref.sort().values
+    n, m = src.numel(), ref.numel()
+    pos = ((torch.arange(n, device=src.device, dtype=torch.float64) + 0.5) * m / n - 0.5).clamp(
+        0, m - 1
+    )
+    lo = pos.floor().long()
+    hi = (lo + 1).clamp(max=m - 1)
+    frac = (pos - lo).to(ref.dtype)
+    out = torch.empty_like(src)
+    out[order] = ref_sorted[lo] * (1 - frac) + ref_sorted[hi] * frac
+    return out
+
+
+def match_histograms(stylized: torch.Tensor, photo: torch.Tensor) -> torch.Tensor:
+    """Per RGB channel, give the stylized image the photo's histogram (its colour distribution).
+
+    Keeps the stylized image's spatial structure and rank order of values; both sizes may differ.
+    """
+    out = torch.empty_like(stylized)
+    s = stylized.reshape(-1, 3, stylized.shape[-2] * stylized.shape[-1])
+    p = photo.to(stylized).reshape(-1, 3, photo.shape[-2] * photo.shape[-1])
+    o = out.view_as(s)
+    for b in range(s.shape[0]):
+        for c in range(3):
+            o[b, c] = _match_channel(s[b, c], p[b % p.shape[0], c])
+    return out
+
+
+def preserve_color(stylized: torch.Tensor, photo: torch.Tensor, method: str) -> torch.Tensor:
+    """`luminance` (YUV transfer; needs the same size) or `histogram` (colour distribution)."""
+    if method == "luminance":
+        return transfer_luminance(stylized, photo)
+    if method == "histogram":
+        return match_histograms(stylized, photo)
+    raise ValueError(f"unknown colour preservation {method!r}; choose one of {METHODS}")
+
+
+def blend(photo: torch.Tensor, stylized: torch.Tensor, strength: float) -> torch.Tensor:
+    """Style strength without retraining: (1 - strength) * photo + strength * stylized."""
+    if not 0.0 <= strength <= 1.0:
+        raise ValueError(f"strength {strength} must be between 0 and 1")
+    return torch.lerp(photo.to(stylized), stylized, strength)

@@ -1,0 +1,233 @@
+"""Held-out quality of a model against optimization: `python -m stylenet.evaluate --ckpt anime.ckpt --images photos/`.
+
+For each photo: the content, style and total loss of the model's single forward pass, and the same
+objective along N steps of L-BFGS on that photo (Johnson et al. 2016, Fig. 5). Reports how many
+L-BFGS steps the forward pass is worth (the first step at which the optimization's mean total loss
+drops below the model's) and the time per image of both. The objective is the checkpoint's
+training objective with its fixed weights (loss network, layers, style image, content/style/tv
+weights); normalized training (loss.normalize) is evaluated on the same fixed objective.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from stylenet.checkpoint import CheckpointError, load_model
+from stylenet.data import find_images
+from stylenet.images import IMAGE_SUFFIXES, ImageError, load_image
+from stylenet.loss_net import LossNet, VGGWeightsError
+from stylenet.objective import StyleObjective
+from stylenet.optimize import INITS, PRESETS
+from stylenet.optimize import run as optimize
+from stylenet.transform_net import TransformNet
+
+PARTS = ("content_loss", "style_loss", "total")
+
+
+def _parts(p: dict[str, Any]) -> dict[str, float]:
+    return {"content_loss": float(p["content_loss"]), "style_loss": float(p["style_loss"]),
+            "total": float(p["loss"])}  # fmt: skip
+
+
+def load_photos(paths: Sequence[str | Path], size: int) -> list[tuple[str, torch.Tensor]]:
+    """(name, image) for image files and folders (recursive), long side <= size; bad files skipped."""
+    files: list[Path] = []
+    for p in map(Path, paths):
+        files += find_images(p) if p.is_dir() else [p]
+    photos = []
+    for f in files:
+        try:
+            photos.append((f.name, load_image(f, max_side=size)))
+        except ImageError as e:
+            print(f"warning: skipped {e}", file=sys.stderr)
+    return photos
+
+
+def evaluate(
+    net: TransformNet,
+    objective: StyleObjective,
+    photos: Sequence[tuple[str, torch.Tensor]],
+    steps: int,
+    init: str = "noise",
+    device: torch.device | str = "cpu",
+    progress: bool = False,
+) -> dict[str, Any]:
+    """The report as a plain dict (see format_table); objective losses in the training's units."""
+    if objective.normalize:
+        raise ValueError("evaluate on a fixed-weight objective (normalize=False)")
+    net = net.to(device).eval()
+    objective = objective.to(device)
+    rows = []
+    for i, (name, photo) in enumerate(photos):
+        x = photo.unsqueeze(0).to(device)
+        with torch.no_grad():
+            if i == 0:
+                net(x)  # warm-up, so the first image's time is not the allocator's
+            start = time.perf_counter()
+            y = net(x).float()
+            model_seconds = time.perf_counter() - start
+            model = _parts(objective(y, objective.content_targets(x)))
+        start = time.perf_counter()
+        _, history = optimize(objective, x, steps, "lbfgs", init, progress=progress)
+        opt_seconds = time.perf_counter() - start
+        curve = [_parts(h) for h in history]
+        rows.append(
+            {
+                "image": name,
+                "size": list(photo.shape[-2:]),
+                "model": {**model, "seconds": model_seconds},
+                "optimized": {**curve[-1], "seconds": opt_seconds},
+                "curve": [c["total"] for c in curve],
+                "curve_parts": curve,
+                "steps_to_match": next(
+                    (k for k, c in enumerate(curve) if c["total"] < model["total"]), None
+                ),
+            }
+        )
+    return summarize(rows, steps, init)
+
+
+def summarize(rows: list[dict[str, Any]], steps: int, init: str) -> dict[str, Any]:
+    """Means over images, the mean loss curve and the step at which it crosses the model."""
+    if not rows:
+        raise ValueError("no photos to evaluate")
+    n = len(rows)
+    mean_model = {k: sum(r["model"][k] for r in rows) / n for k in PARTS}
+    curve = [
+        {k: sum(r["curve_parts"][s][k] for r in rows) / n for k in PARTS} for s in range(steps + 1)
+    ]
+    match = next((s for s, c in enumerate(curve) if c["total"] < mean_model["total"]), None)
+    checkpoints = sorted({s for s in (0, 10, 20, 50, 100, 200, 500, 1000) if s < steps} | {steps})
+    return {
+        "images": n,
+        "steps": steps,
+        "optimizer": "lbfgs",
+        "init": init,
+        "model": {
+            **mean_model,
+            "seconds_per_image": statistics.median(r["model"]["seconds"] for r in rows),
+        },
+        "optimization": [{"steps": s, **curve[s]} for s in checkpoints],
+        "optimization_seconds_per_image": statistics.median(r["optimized"]["seconds"] for r in rows),
+        "steps_to_match": match,
+        "per_image": [{k: v for k, v in r.items() if k != "curve_parts"} for r in rows],
+    }
+
+
+def table_rows(report: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
+    """Columns and rows of the summary table (also what goes to W&B / CSV from training)."""
+    cols = ["method", "content_loss", "style_loss", "total", "seconds_per_image"]
+    m = report["model"]
+    rows = [["model, 1 forward pass", m["content_loss"], m["style_loss"], m["total"],
+             m["seconds_per_image"]]]  # fmt: skip
+    per_step = report["optimization_seconds_per_image"] / max(report["steps"], 1)
+    for o in report["optimization"]:
+        label = f"L-BFGS {o['steps']} steps from {report['init']}"
+        rows.append([label, o["content_loss"], o["style_loss"], o["total"], o["steps"] * per_step])
+    return cols, rows
+
+
+def verdict(report: dict[str, Any]) -> str:
+    k, n = report["steps_to_match"], report["steps"]
+    src = "the photo" if report["init"] == "photo" else f"{report['init']}"
+    if k is None:
+        return f"the forward pass is worth more than {n} L-BFGS steps (from {src}; not reached)"
+    return f"the forward pass is worth {k} L-BFGS steps (from {src}; mean over images)"
+
+
+def format_table(report: dict[str, Any]) -> str:
+    cols, rows = table_rows(report)
+    head = f"{cols[0]:<32} {'content':>11} {'style':>11} {'total':>11} {'s/image':>9}"
+    lines = [f"{report['images']} held-out photo(s); losses are means, unweighted parts", head]
+    for r in rows:
+        lines.append(f"{r[0]:<32} {r[1]:>11.4g} {r[2]:>11.4g} {r[3]:>11.4g} {r[4]:>9.3g}")
+    return "\n".join([*lines, verdict(report)])
+
+
+def objective_from_meta(
+    meta: dict[str, Any], vgg_weights: str, style: Path | None
+) -> StyleObjective:
+    """The training objective recorded in a checkpoint (Johnson preset where it records none)."""
+    t = meta.get("training", {})
+    preset = PRESETS["johnson"]
+    content_layers = list(t.get("content_layers", preset["content_layers"]))
+    style_layers = list(t.get("style_layers", preset["style_layers"]))
+    style_path = style or (Path(t["style_image"]) if t.get("style_image") else None)
+    if style_path is None:
+        raise ImageError("the checkpoint records no style image; pass --style <artwork>")
+    if not style_path.is_file() and style is None:
+        raise ImageError(f"{style_path}: style image of the checkpoint not found; pass --style")
+    style_image = load_image(style_path, max_side=t.get("style_size", 256))
+    loss_net = LossNet(content_layers + style_layers, vgg_weights, t.get("arch", "vgg16"))
+    return StyleObjective(
+        loss_net,
+        style_image,
+        content_layers,
+        style_layers,
+        t.get("content_weight", preset["content_weight"]),
+        t.get("style_weight", preset["style_weight"]),
+        t.get("tv_weight", preset["tv_weight"]),
+        style_luminance_only=bool(t.get("style_luminance_only", False)),
+    )
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m stylenet.evaluate", description=__doc__.splitlines()[0]
+    )
+    p.add_argument("--ckpt", required=True, help="model file (.ckpt, .safetensors, last.ckpt)")
+    p.add_argument("--images", nargs="+", required=True, help="held-out photos or folders")
+    p.add_argument("--steps", type=int, default=100, help="L-BFGS steps per photo (100)")
+    p.add_argument("--vgg-weights", default="imagenet", help="imagenet | random | <state dict>")
+    p.add_argument("--style", type=Path, help="style image (default: the one the model recorded)")
+    p.add_argument("--size", type=int, default=256, help="long side of the photos (256)")
+    p.add_argument("--init", choices=INITS, default="noise", help="optimization start (noise)")
+    p.add_argument("--json", nargs="?", const="-", metavar="FILE", help="JSON to stdout or FILE")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = p.parse_args(argv)
+    if args.steps < 0:
+        p.error(f"--steps {args.steps} must be >= 0")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    from stylenet.infer import resolve_checkpoint
+
+    try:
+        net, meta = load_model(resolve_checkpoint(args.ckpt))
+        objective = objective_from_meta(meta, args.vgg_weights, args.style)
+        photos = []
+        for item in args.images:
+            if not Path(item).exists():
+                raise ImageError(f"{item}: no such file or folder")
+            if Path(item).is_file() and Path(item).suffix.lower() not in IMAGE_SUFFIXES:
+                raise ImageError(f"{item}: not an image file")
+        photos = load_photos(args.images, args.size)
+        if not photos:
+            raise ImageError(f"{' '.join(args.images)}: no readable images")
+    except (CheckpointError, ImageError, VGGWeightsError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    report = evaluate(net, objective, photos, args.steps, args.init, args.device, progress=True)
+    report.update(checkpoint=str(args.ckpt), style=meta.get("style"), vgg_weights=args.vgg_weights)
+    if args.json == "-":
+        print(json.dumps(report, indent=2))
+        return 0
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+    print(format_table(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

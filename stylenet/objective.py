@@ -1,0 +1,129 @@
+"""The style-transfer objective that training, `stylenet.optimize` and `stylenet.evaluate` share.
+
+loss = content_weight * content + style_weight * style + tv_weight * tv, with the pure functions of
+stylenet/losses.py on features of one LossNet. Two options change what "style" means:
+
+- style_luminance_only: the style Grams are taken on the luminance (a grey image) of both the
+  style image and the output, so the style loss is colour-blind and the content loss keeps the
+  photo's colours.
+- normalize: each style layer's loss is divided by its value at the start (the first batch in
+  training, the initial image in optimization) and each content layer's loss by the mean square
+  of its target features (a relative error). Both are unit-free, so one pair of weights works
+  across styles, layer choices and VGG input conventions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+from torch import nn
+
+from stylenet.color import luminance
+from stylenet.loss_net import LossNet
+from stylenet.losses import content_loss, gram, style_loss, tv_loss
+
+
+class StyleObjective(nn.Module):
+    """Holds the loss network, the style's Gram targets and the weights; returns the loss parts.
+
+    Parts: `content_loss` and `style_loss` unweighted (raw, comparable across runs), `tv_loss`,
+    and `loss`, the weighted total that is optimized (normalized when `normalize` is on).
+    """
+
+    def __init__(
+        self,
+        loss_net: LossNet,
+        style_image: torch.Tensor,
+        content_layers: Sequence[str] = ("relu2_2",),
+        style_layers: Sequence[str] = ("relu1_2", "relu2_2", "relu3_3", "relu4_3"),
+        content_weight: float = 1e5,
+        style_weight: float = 1e10,
+        tv_weight: float = 0.0,
+        content_layer_weights: Mapping[str, float] | None = None,
+        style_layer_weights: Mapping[str, float] | None = None,
+        style_luminance_only: bool = False,
+        normalize: bool = False,
+    ):
+        super().__init__()
+        self.loss_net = loss_net
+        self.content_layers, self.style_layers = list(content_layers), list(style_layers)
+        self.content_weight, self.style_weight, self.tv_weight = (
+            content_weight,
+            style_weight,
+            tv_weight,
+        )
+        self.content_layer_weights = dict(content_layer_weights or dict.fromkeys(content_layers, 1.0))
+        self.style_layer_weights = dict(style_layer_weights or dict.fromkeys(style_layers, 1.0))
+        self.style_luminance_only, self.normalize = style_luminance_only, normalize
+        image = style_image if style_image.dim() == 4 else style_image.unsqueeze(0)
+        self.register_buffer("style_image", image, persistent=False)
+        # each style layer's loss at the start; 0 = not measured yet. Saved, so a resume keeps it.
+        self.register_buffer("style_norm", torch.zeros(len(self.style_layers)))
+        self.style_grams: dict[str, torch.Tensor] = {}
+
+    @torch.no_grad()
+    def compute_style_targets(self) -> None:
+        """Gram matrices of the style image, in float32 (call again after moving devices)."""
+        with torch.autocast(self.style_image.device.type, enabled=False):
+            x = self.style_image.float()
+            if self.style_luminance_only:
+                x = luminance(x)
+            feats = self.loss_net(x, self.style_layers)
+        self.style_grams = {k: gram(v) for k, v in feats.items()}
+
+    @torch.no_grad()
+    def content_targets(self, photos: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.loss_net(photos, self.content_layers)
+
+    def features(self, y: torch.Tensor) -> tuple[dict, dict]:
+        """(content features, style features) of the output y."""
+        if self.style_luminance_only:
+            return self.loss_net(y, self.content_layers), self.loss_net(
+                luminance(y), self.style_layers
+            )
+        feats = self.loss_net(y, dict.fromkeys(self.style_layers + self.content_layers))
+        return feats, feats
+
+    def forward(
+        self, y: torch.Tensor, targets: Mapping[str, torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
+        """Loss parts of output images y against content targets (from content_targets)."""
+        if not self.style_grams or next(iter(self.style_grams.values())).device != y.device:
+            self.compute_style_targets()
+        c_feats, s_feats = self.features(y)
+        parts = {
+            "content_loss": content_loss(c_feats, targets, self.content_layer_weights),
+            "style_loss": style_loss(s_feats, self.style_grams, self.style_layer_weights),
+            "tv_loss": tv_loss(y),
+        }
+        content, style = parts["content_loss"], parts["style_loss"]
+        if self.normalize:
+            content = content_loss(c_feats, targets, self._content_norm_weights(targets))
+            style = style_loss(s_feats, self.style_grams, self._style_norm_weights(s_feats))
+            parts["style_loss_normalized"] = style.detach()
+            parts["content_loss_normalized"] = content.detach()
+        parts["loss"] = (
+            self.content_weight * content
+            + self.style_weight * style
+            + self.tv_weight * parts["tv_loss"]
+        )
+        return parts
+
+    def _content_norm_weights(self, targets: Mapping[str, torch.Tensor]) -> dict:
+        return {
+            k: w / targets[k].float().square().mean().clamp_min(1e-12)
+            for k, w in self.content_layer_weights.items()
+        }
+
+    def _style_norm_weights(self, s_feats: Mapping[str, torch.Tensor]) -> dict:
+        if not bool((self.style_norm > 0).all()):
+            with torch.no_grad():
+                start = [
+                    style_loss({k: s_feats[k]}, {k: self.style_grams[k]}) for k in self.style_layers
+                ]
+                self.style_norm.copy_(torch.stack(start).clamp_min(1e-30))
+        return {
+            k: self.style_layer_weights[k] / self.style_norm[i]
+            for i, k in enumerate(self.style_layers)
+        }

@@ -1,0 +1,288 @@
+"""Optimization-based style transfer (Gatys et al. 2016): `python -m stylenet.optimize photo.jpg --style art.jpg`.
+
+Optimizes the pixels of one image (L-BFGS or Adam) against the same StyleObjective, loss network
+and loss functions that training uses. Slow (hundreds of VGG passes) but needs no training; the
+reference that a feed-forward model approximates. Presets:
+
+- johnson: VGG16 as in training (configs/loss/johnson.yaml, configs/style/anime.yaml weights),
+  starting from the photo.
+- gatys: the original design document: VGG19, content conv4_2 + conv5_2 (0.5 each), style
+  conv1_1 ... conv5_1 (0.2 each), content weight 1, style weight 500 in the paper's loss
+  convention (converted to ours per layer, see paper_layer_weights), 3000 steps, long side 450
+  (450x300 for a 3:2 photo), starting from the photo mixed with 50% noise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from stylenet.color import METHODS, preserve_color
+from stylenet.images import ImageError, load_image, save_image
+from stylenet.loss_net import IMAGENET_STD, LossNet, VGGWeightsError
+from stylenet.objective import StyleObjective
+
+PRESETS: dict[str, dict] = {
+    "johnson": {
+        "arch": "vgg16",
+        "content_layers": {"relu2_2": 1.0},
+        "style_layers": {"relu1_2": 1.0, "relu2_2": 1.0, "relu3_3": 1.0, "relu4_3": 1.0},
+        "content_weight": 1e5,
+        "style_weight": 1e10,
+        "tv_weight": 0.0,
+        "paper_scale": False,
+        "steps": 500,
+        "size": 256,
+        "init": "photo",
+    },
+    "gatys": {
+        "arch": "vgg19",
+        "content_layers": {"conv4_2": 0.5, "conv5_2": 0.5},
+        "style_layers": {f"conv{b}_1": 0.2 for b in range(1, 6)},
+        "content_weight": 1.0,
+        "style_weight": 500.0,
+        "tv_weight": 0.0,
+        "paper_scale": True,
+        "steps": 3000,
+        "size": 450,
+        "init": "mix",
+    },
+}
+INITS = ("photo", "noise", "mix")
+OPTIMIZERS = ("lbfgs", "adam")
+# Caffe VGG (the papers') sees 0-255 inputs minus the mean; ours sees (x - mean) / std with x in
+# [0, 1]. Feature maps of the first layers scale by about 255 * std between the two conventions.
+CAFFE_SCALE = 255.0 * sum(IMAGENET_STD) / 3
+
+
+def paper_layer_weights(
+    loss_net: LossNet,
+    image: torch.Tensor,
+    content_layers: dict[str, float],
+    style_layers: dict[str, float],
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Per-layer weights that turn our losses into Gatys et al.'s at this image size.
+
+    Ours: content = mean (F-P)^2 and style = mean (G/(N*M) - A/(N*M))^2 over N x N entries.
+    Paper: content = 1/2 sum (F-P)^2 and style = sum (G-A)^2 / (4 N^2 M^2), with Caffe inputs.
+    So content * N*M/2 * s^2 and style * N^2/4 * s^4 (N channels, M = H*W, s = CAFFE_SCALE).
+    An approximation: torchvision's and Caffe's VGG weights are different trainings.
+    """
+    with torch.no_grad():
+        feats = loss_net(image, dict.fromkeys([*content_layers, *style_layers]))
+    s = CAFFE_SCALE
+    content = {}
+    for k, w in content_layers.items():
+        _, n, h, m = feats[k].shape
+        content[k] = w * n * h * m / 2 * s**2
+    style = {k: w * feats[k].shape[1] ** 2 / 4 * s**4 for k, w in style_layers.items()}
+    return content, style
+
+
+def initial_image(photo: torch.Tensor, init: str, seed: int = 0) -> torch.Tensor:
+    """`photo`, uniform `noise`, or `mix` = 0.5 * photo + 0.5 * noise (Gatys' start)."""
+    if init == "photo":
+        return photo.clone()
+    gen = torch.Generator().manual_seed(seed)
+    noise = torch.rand(photo.shape, generator=gen).to(photo)
+    if init == "noise":
+        return noise
+    if init == "mix":
+        return 0.5 * photo + 0.5 * noise
+    raise ValueError(f"unknown init {init!r}; choose one of {INITS}")
+
+
+def run(
+    objective: StyleObjective,
+    photo: torch.Tensor,
+    steps: int,
+    optimizer: str = "lbfgs",
+    init: str = "photo",
+    lr: float | None = None,
+    seed: int = 0,
+    progress: bool = False,
+) -> tuple[torch.Tensor, list[dict[str, float]]]:
+    """Optimize an image for `steps` iterations; returns (image (1,3,H,W), losses at 0..steps).
+
+    An L-BFGS step is one iteration with a strong-Wolfe line search (a few loss evaluations;
+    without it, torch's L-BFGS diverges on badly scaled objectives); losses[k]["evals"] counts
+    the evaluations spent before each step. The image is clamped to [0, 1] inside the loss (L-BFGS) or after each step (Adam), so
+    every recorded loss is that of an image that can be saved.
+    """
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {OPTIMIZERS}")
+    photo = photo if photo.dim() == 4 else photo.unsqueeze(0)
+    targets = objective.content_targets(photo)
+    x0 = initial_image(photo, init, seed)
+    flat = x0.flatten().requires_grad_(True)  # flat, so L-BFGS gets a contiguous gradient
+    if optimizer == "lbfgs":
+        opt: torch.optim.Optimizer = torch.optim.LBFGS(
+            [flat], lr=lr or 1.0, max_iter=1, max_eval=25, history_size=50,
+            line_search_fn="strong_wolfe", tolerance_grad=0.0, tolerance_change=0.0,
+        )  # fmt: skip
+    else:
+        opt = torch.optim.Adam([flat], lr=lr or 0.02)
+    history: list[dict[str, float]] = []
+    evals = 0
+    first: dict[str, float] | None = None
+
+    def closure() -> torch.Tensor:
+        nonlocal evals, first
+        opt.zero_grad(set_to_none=True)
+        parts = objective(flat.view_as(x0).clamp(0, 1), targets)
+        parts["loss"].backward()
+        evals += 1
+        if first is None:  # the first evaluation of a step is at the current image
+            first = {**{k: v.item() for k, v in parts.items()}, "evals": evals - 1}
+        return parts["loss"]
+
+    bar = tqdm(range(steps), disable=not progress, unit="step", dynamic_ncols=True)
+    for _ in bar:
+        first = None
+        opt.step(closure)
+        if optimizer == "adam":
+            with torch.no_grad():
+                flat.clamp_(0, 1)
+        history.append(first)
+        if progress:
+            bar.set_postfix(loss=f"{first['loss']:.4g}")
+    x = flat.detach().view_as(x0).clamp(0, 1)
+    with torch.no_grad():
+        final = {k: v.item() for k, v in objective(x, targets).items()}
+    history.append({**final, "evals": evals})
+    if not math.isfinite(final["loss"]):
+        raise FloatingPointError("the optimization diverged (non-finite loss); lower --lr")
+    return x, history
+
+
+def output_path(photo: Path, style: Path, output: Path | None) -> Path:
+    """-o FILE, -o DIR/ (existing folder), or <photo>_<style>.png beside the photo."""
+    name = f"{photo.stem}_{style.stem}.png"
+    if output is None:
+        return photo.parent / name
+    return output / name if output.is_dir() else output
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m stylenet.optimize", description=__doc__.splitlines()[0]
+    )
+    p.add_argument("photo", type=Path, help="content photo")
+    p.add_argument("--style", type=Path, required=True, help="style image (artwork)")
+    p.add_argument("--preset", choices=sorted(PRESETS), default="johnson")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default="lbfgs")
+    p.add_argument("--steps", type=int, help="iterations (preset: johnson 500, gatys 3000)")
+    p.add_argument("--size", type=int, help="long side of photo and style image in pixels")
+    p.add_argument("--init", choices=INITS, help="start image (preset: johnson photo, gatys mix)")
+    p.add_argument("--content-weight", type=float)
+    p.add_argument("--style-weight", type=float)
+    p.add_argument("--tv-weight", type=float)
+    p.add_argument(
+        "--normalize",
+        action="store_true",
+        help="divide each style layer's loss by its start value (weights then default to 1, 1)",
+    )
+    p.add_argument("--lr", type=float, help="step size (lbfgs 1, adam 0.02)")
+    p.add_argument("--vgg-weights", default="imagenet", help="imagenet | random | <state dict>")
+    p.add_argument(
+        "--preserve-color", nargs="?", const="luminance", choices=METHODS, help="keep photo colours"
+    )
+    p.add_argument("-o", "--output", type=Path, help="output file or existing folder")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    if args.steps is not None and args.steps < 0:
+        p.error(f"--steps {args.steps} must be >= 0")
+    if args.size is not None and args.size < 16:
+        p.error(f"--size {args.size} must be at least 16")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    preset = PRESETS[args.preset]
+    steps = preset["steps"] if args.steps is None else args.steps
+    size = args.size or preset["size"]
+    dst = output_path(args.photo, args.style, args.output)
+    if dst.exists() and not args.overwrite:
+        print(f"error: {dst}: exists (pass --overwrite to replace it)", file=sys.stderr)
+        return 1
+    device = torch.device(args.device)
+    try:
+        photo = load_image(args.photo, max_side=size).unsqueeze(0).to(device)
+        style = load_image(args.style, max_side=size).to(device)
+        content_layers, style_layers = preset["content_layers"], preset["style_layers"]
+        loss_net = LossNet([*content_layers, *style_layers], args.vgg_weights, preset["arch"])
+        loss_net.to(device)
+    except (ImageError, VGGWeightsError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    paper = preset["paper_scale"] and not args.normalize
+    cw, sw = (1.0, 1.0) if args.normalize else (preset["content_weight"], preset["style_weight"])
+    cw = cw if args.content_weight is None else args.content_weight
+    sw = sw if args.style_weight is None else args.style_weight
+    tv = preset["tv_weight"] if args.tv_weight is None else args.tv_weight
+    if paper:  # the preset's weights are in the paper's convention: convert per layer
+        content_layers, style_layers = paper_layer_weights(
+            loss_net, photo, content_layers, style_layers
+        )
+    objective = StyleObjective(
+        loss_net,
+        style,
+        list(content_layers),
+        list(style_layers),
+        cw,
+        sw,
+        tv,
+        content_layer_weights=content_layers,
+        style_layer_weights=style_layers,
+        normalize=args.normalize,
+    ).to(device)
+    h, w = photo.shape[-2:]
+    print(
+        f"{args.preset}: {preset['arch']}, {args.optimizer}, {steps} steps, {w}x{h}, "
+        f"init {args.init or preset['init']}, vgg weights {args.vgg_weights}",
+        file=sys.stderr,
+    )
+    start = time.perf_counter()
+    try:
+        image, history = run(
+            objective,
+            photo,
+            steps,
+            args.optimizer,
+            args.init or preset["init"],
+            args.lr,
+            args.seed,
+            progress=True,
+        )
+    except FloatingPointError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    seconds = time.perf_counter() - start
+    if args.preserve_color:
+        image = preserve_color(image, photo, args.preserve_color)
+    first, last = history[0], history[-1]
+    print(
+        f"content loss {last['content_loss']:.4g}, style loss {last['style_loss']:.4g} "
+        f"(unweighted); total {last['loss']:.4g} (from {first['loss']:.4g}) "
+        f"in {seconds:.1f} s ({seconds / max(steps, 1):.2f} s/step)"
+    )
+    try:
+        save_image(image[0], dst)
+    except (ImageError, OSError) as e:
+        print(f"error: {dst}: {e}" if str(dst) not in str(e) else f"error: {e}", file=sys.stderr)
+        return 1
+    print(f"{args.photo} -> {dst}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
