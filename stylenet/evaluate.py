@@ -216,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         if not photos:
             raise ImageError(f"{' '.join(args.images)}: no readable images")
     except (CheckpointError, ImageError, VGGWeightsError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {str(e).replace('loss.vgg_weights=', '--vgg-weights ')}", file=sys.stderr)
         return 2
     report = evaluate(net, objective, photos, args.steps, args.init, args.device, progress=True)
     report.update(checkpoint=str(args.ckpt), style=meta.get("style"), vgg_weights=args.vgg_weights)

@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from stylenet.checkpoint import CheckpointError, load_model
+from stylenet.color import METHODS, blend, preserve_color
 from stylenet.images import IMAGE_SUFFIXES, ImageError, load_image, save_image
 from stylenet.transform_net import TransformNet
 
@@ -70,7 +71,32 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("-o", "--output-dir", type=Path, help="write here instead of beside each input")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
-    return p.parse_args(argv)
+    p.add_argument(
+        "--preserve-color",
+        nargs="?",
+        const="luminance",
+        choices=METHODS,
+        help="keep the photo's colours: luminance (YUV, default) or histogram matching",
+    )
+    p.add_argument(
+        "--strength",
+        type=float,
+        default=1.0,
+        help="style strength 0..1: blend of photo (0) and stylized (1) pixels (default 1)",
+    )
+    args = p.parse_args(argv)
+    if not 0.0 <= args.strength <= 1.0:
+        p.error(f"--strength {args.strength} must be between 0 and 1")
+    return args
+
+
+def apply_controls(
+    stylized: torch.Tensor, photo: torch.Tensor, preserve: str | None, strength: float
+) -> torch.Tensor:
+    """--preserve-color, then --strength, on a stylized image and its photo (same size)."""
+    if preserve:
+        stylized = preserve_color(stylized, photo, preserve)
+    return blend(photo, stylized, strength) if strength < 1.0 else stylized
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,7 +117,11 @@ def main(argv: list[str] | None = None) -> int:
                 raise FileExistsError(f"{dst}: would overwrite its input")
             if dst.exists() and not args.overwrite:
                 raise FileExistsError(f"{dst}: exists (pass --overwrite to replace it)")
-            save_image(stylize(net, load_image(src), device), dst)
+            photo = load_image(src)
+            out = apply_controls(
+                stylize(net, photo, device), photo, args.preserve_color, args.strength
+            )
+            save_image(out, dst)
         except (ImageError, FileExistsError, OSError) as e:
             failed += 1
             if isinstance(e, OSError) and not isinstance(e, FileExistsError):

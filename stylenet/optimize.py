@@ -222,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         loss_net = LossNet([*content_layers, *style_layers], args.vgg_weights, preset["arch"])
         loss_net.to(device)
     except (ImageError, VGGWeightsError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {str(e).replace('loss.vgg_weights=', '--vgg-weights ')}", file=sys.stderr)
         return 2
     paper = preset["paper_scale"] and not args.normalize
     cw, sw = (1.0, 1.0) if args.normalize else (preset["content_weight"], preset["style_weight"])

@@ -280,7 +280,7 @@ def run_evaluation(
         summary = {
             "eval/model_total": report["model"]["total"],
             "eval/optimized_total": report["optimization"][-1]["total"],
-            "eval/steps_to_match": report["steps_to_match"] or -1,
+            "eval/steps_to_match": -1 if report["steps_to_match"] is None else report["steps_to_match"],
         }
         logger.log_metrics(summary, step=trainer.global_step)
         logger.save()

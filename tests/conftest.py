@@ -8,7 +8,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared" / "images"
+SHARED = next(  # ../shared/images, also from a worktree further down
+    (p / "shared" / "images" for p in ROOT.parents if (p / "shared" / "images").is_dir()),
+    ROOT.parent / "shared" / "images",
+)
 
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
