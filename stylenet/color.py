@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-# BT.601 RGB -> YUV (analogue YUV, as in Gatys et al. 2017 "Preserving color in neural style transfer")
+# BT.601 RGB -> YUV, as in Gatys et al. 2017, "Preserving color in neural artistic style transfer"
 _RGB_TO_YUV = torch.tensor(
     [
         [0.299, 0.587, 0.114],

@@ -1,4 +1,6 @@
-"""Held-out quality of a model against optimization: `python -m stylenet.evaluate --ckpt anime.ckpt --images photos/`.
+"""Held-out quality of a model against optimization.
+
+    python -m stylenet.evaluate --ckpt anime.ckpt --images photos/ [--steps 100] [--json]
 
 For each photo: the content, style and total loss of the model's single forward pass, and the same
 objective along N steps of L-BFGS on that photo (Johnson et al. 2016, Fig. 5). Reports how many
@@ -39,7 +41,7 @@ def _parts(p: dict[str, Any]) -> dict[str, float]:
 
 
 def load_photos(paths: Sequence[str | Path], size: int) -> list[tuple[str, torch.Tensor]]:
-    """(name, image) for image files and folders (recursive), long side <= size; bad files skipped."""
+    """(name, image) for files and folders (recursive), long side <= size; bad files skipped."""
     files: list[Path] = []
     for p in map(Path, paths):
         files += find_images(p) if p.is_dir() else [p]
@@ -117,7 +119,9 @@ def summarize(rows: list[dict[str, Any]], steps: int, init: str) -> dict[str, An
             "seconds_per_image": statistics.median(r["model"]["seconds"] for r in rows),
         },
         "optimization": [{"steps": s, **curve[s]} for s in checkpoints],
-        "optimization_seconds_per_image": statistics.median(r["optimized"]["seconds"] for r in rows),
+        "optimization_seconds_per_image": statistics.median(
+            r["optimized"]["seconds"] for r in rows
+        ),
         "steps_to_match": match,
         "per_image": [{k: v for k, v in r.items() if k != "curve_parts"} for r in rows],
     }
@@ -205,8 +209,6 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         net, meta = load_model(resolve_checkpoint(args.ckpt))
-        objective = objective_from_meta(meta, args.vgg_weights, args.style)
-        photos = []
         for item in args.images:
             if not Path(item).exists():
                 raise ImageError(f"{item}: no such file or folder")
@@ -215,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         photos = load_photos(args.images, args.size)
         if not photos:
             raise ImageError(f"{' '.join(args.images)}: no readable images")
+        objective = objective_from_meta(meta, args.vgg_weights, args.style)
     except (CheckpointError, ImageError, VGGWeightsError, FileNotFoundError) as e:
         print(f"error: {str(e).replace('loss.vgg_weights=', '--vgg-weights ')}", file=sys.stderr)
         return 2

@@ -53,7 +53,9 @@ class StyleObjective(nn.Module):
             style_weight,
             tv_weight,
         )
-        self.content_layer_weights = dict(content_layer_weights or dict.fromkeys(content_layers, 1.0))
+        self.content_layer_weights = dict(
+            content_layer_weights or dict.fromkeys(content_layers, 1.0)
+        )
         self.style_layer_weights = dict(style_layer_weights or dict.fromkeys(style_layers, 1.0))
         self.style_luminance_only, self.normalize = style_luminance_only, normalize
         image = style_image if style_image.dim() == 4 else style_image.unsqueeze(0)

@@ -1,4 +1,6 @@
-"""Optimization-based style transfer (Gatys et al. 2016): `python -m stylenet.optimize photo.jpg --style art.jpg`.
+"""Optimization-based style transfer (Gatys et al. 2016).
+
+    python -m stylenet.optimize photo.jpg --style art.jpg [--preset johnson|gatys] [-o out.png]
 
 Optimizes the pixels of one image (L-BFGS or Adam) against the same StyleObjective, loss network
 and loss functions that training uses. Slow (hundreds of VGG passes) but needs no training; the
@@ -112,8 +114,8 @@ def run(
 
     An L-BFGS step is one iteration with a strong-Wolfe line search (a few loss evaluations;
     without it, torch's L-BFGS diverges on badly scaled objectives); losses[k]["evals"] counts
-    the evaluations spent before each step. The image is clamped to [0, 1] inside the loss (L-BFGS) or after each step (Adam), so
-    every recorded loss is that of an image that can be saved.
+    the evaluations spent before each step. The image is clamped to [0, 1] inside the loss
+    (L-BFGS) or after each step (Adam), so every recorded loss is that of a saveable image.
     """
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {OPTIMIZERS}")

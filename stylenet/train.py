@@ -280,7 +280,9 @@ def run_evaluation(
         summary = {
             "eval/model_total": report["model"]["total"],
             "eval/optimized_total": report["optimization"][-1]["total"],
-            "eval/steps_to_match": -1 if report["steps_to_match"] is None else report["steps_to_match"],
+            "eval/steps_to_match": -1
+            if report["steps_to_match"] is None
+            else report["steps_to_match"],
         }
         logger.log_metrics(summary, step=trainer.global_step)
         logger.save()

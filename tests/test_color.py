@@ -1,4 +1,4 @@
-"""Colour preservation (YUV luminance transfer, histogram matching) and the colour-blind style loss."""
+"""Colour preservation (YUV luminance, histogram matching) and the colour-blind style loss."""
 
 from __future__ import annotations
 
@@ -60,9 +60,11 @@ def test_luminance_transfer_keeps_photo_colours_and_stylized_brightness(photo):
     assert torch.allclose(yuv_out[1:, mask], yuv_photo[1:, mask], atol=1e-4)  # photo's chroma
     assert torch.allclose(yuv_out[0, mask], yuv_sty[0, mask], atol=1e-4)  # stylized luminance
     # and the blue tint is gone: mean channel balance follows the photo
-    assert (out.mean((1, 2)) - photo.mean((1, 2))).abs().max() < 0.1 < (
-        stylized.mean((1, 2)) - photo.mean((1, 2))
-    ).abs().max()
+    assert (
+        (out.mean((1, 2)) - photo.mean((1, 2))).abs().max()
+        < 0.1
+        < (stylized.mean((1, 2)) - photo.mean((1, 2))).abs().max()
+    )
 
 
 def test_histogram_matching_gives_the_photo_histogram(photo, art):
@@ -113,7 +115,8 @@ def test_train_with_luminance_only_style_loss(tmp_path):
         sys.executable, "train.py", "loss.vgg_weights=random", "trainer=smoke",
         "trainer.max_steps=16", "trainer.log_every_n_steps=1", "trainer.val_check_interval=100",
         "data.image_size=64", "data.batch_size=2", "data.num_workers=0", "logger=csv",
-        "loss.style_luminance_only=true", f"export_dir={tmp_path}", f"hydra.run.dir={tmp_path / 'run'}",
+        "loss.style_luminance_only=true", f"export_dir={tmp_path}",
+        f"hydra.run.dir={tmp_path / 'run'}",
     ]  # fmt: skip
     r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]

@@ -12,7 +12,6 @@ import stylenet.objective
 from stylenet import optimize
 from stylenet.images import load_image
 from stylenet.loss_net import LossNet
-from stylenet.losses import gram
 from stylenet.objective import StyleObjective
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,7 +37,9 @@ def test_johnson_preset_is_the_training_configuration():
     assert list(p["content_layers"]) == loss["content_layers"]
     assert list(p["style_layers"]) == loss["style_layers"]
     assert (p["content_weight"], p["style_weight"], p["tv_weight"]) == (
-        float(style["content_weight"]), float(style["style_weight"]), float(style["tv_weight"]),
+        float(style["content_weight"]),
+        float(style["style_weight"]),
+        float(style["tv_weight"]),
     )  # fmt: skip  (PyYAML reads 1.0e5 as a string)
 
 
@@ -53,7 +54,9 @@ def test_gatys_preset_is_the_design_document():
 def test_paper_layer_weights_reproduce_the_paper_formulas(images):
     photo, art = images
     net = LossNet(["conv1_1", "conv2_1", "conv4_2"], weights="random", arch="vgg19")
-    cl, sl = optimize.paper_layer_weights(net, photo, {"conv4_2": 0.5}, {"conv1_1": 0.2, "conv2_1": 0.2})
+    cl, sl = optimize.paper_layer_weights(
+        net, photo, {"conv4_2": 0.5}, {"conv1_1": 0.2, "conv2_1": 0.2}
+    )
     obj = StyleObjective(net, art, list(cl), list(sl), 1.0, 500.0, 0.0, cl, sl)
     y = optimize.initial_image(photo, "mix")
     parts = obj(y, obj.content_targets(photo))
@@ -87,7 +90,9 @@ def test_optimizers_lower_the_training_objective(images, vgg16, method, monkeypa
     photo, art = images
     calls = []
     real = stylenet.objective.style_loss
-    monkeypatch.setattr(stylenet.objective, "style_loss", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(
+        stylenet.objective, "style_loss", lambda *a, **k: calls.append(1) or real(*a, **k)
+    )
     obj = StyleObjective(vgg16, art, ["relu2_2"], ["relu1_2", "relu2_2", "relu3_3", "relu4_3"])
     image, hist = optimize.run(obj, photo, 12, method, init="noise")
     assert len(hist) == 13 and calls  # the training objective's own loss functions ran
@@ -100,10 +105,22 @@ def test_optimizers_lower_the_training_objective(images, vgg16, method, monkeypa
     assert again == pytest.approx(hist[-1]["loss"], rel=1e-4)
 
 
-def test_cli_johnson_writes_the_image_and_prints_losses(images, tmp_path, content_dir, style_dir, capsys):
+def test_cli_johnson_writes_the_image_and_prints_losses(
+    images, tmp_path, content_dir, style_dir, capsys
+):
     out = tmp_path / "result.png"
     photo, style = content_dir / "lomiri_bridge.jpg", style_dir / "starry_night_vangogh.jpg"
-    args = [str(photo), "--style", str(style), "--steps", "4", "--size", "48", "--vgg-weights", "random"]
+    args = [
+        str(photo),
+        "--style",
+        str(style),
+        "--steps",
+        "4",
+        "--size",
+        "48",
+        "--vgg-weights",
+        "random",
+    ]
     assert optimize.main([*args, "-o", str(out)]) == 0
     captured = capsys.readouterr()
     assert "content loss" in captured.out and "style loss" in captured.out
@@ -119,7 +136,8 @@ def test_cli_gatys_preset_runs_on_vgg19(tmp_path, content_dir, style_dir, capsys
     out = tmp_path / "g.png"
     rc = optimize.main([
         str(content_dir / "mate_storm.jpg"), "--style", str(style_dir / "the_scream_munch.jpg"),
-        "--preset", "gatys", "--steps", "3", "--size", "48", "--vgg-weights", "random", "-o", str(out),
+        "--preset", "gatys", "--steps", "3", "--size", "48", "--vgg-weights", "random",
+        "-o", str(out),
     ])  # fmt: skip
     assert rc == 0 and out.is_file()
     err = capsys.readouterr().err

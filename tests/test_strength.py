@@ -35,7 +35,9 @@ def setup(tmp_path, content_dir):
 
 def run(setup, *extra: str, out: str = "out") -> torch.Tensor:
     ckpt, src, tmp = setup
-    rc = infer.main([str(src), "--ckpt", str(ckpt), "-o", str(tmp / out), "--device", "cpu", *extra])
+    rc = infer.main(
+        [str(src), "--ckpt", str(ckpt), "-o", str(tmp / out), "--device", "cpu", *extra]
+    )
     assert rc == 0
     return load_image(tmp / out / "photo_tiny.png")
 

@@ -1,0 +1,160 @@
+"""Held-out evaluation (stylenet.evaluate): model vs N L-BFGS steps, table, JSON, from training."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from stylenet import evaluate
+from stylenet.checkpoint import load_model, save_model
+from stylenet.images import save_image
+from stylenet.transform_net import TransformNet
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def ckpt(tmp_path, style_dir) -> Path:
+    torch.manual_seed(0)
+    meta = {
+        "style": "wave",
+        "training": {
+            "style_image": str(style_dir / "great_wave_hokusai.jpg"),
+            "content_layers": ["relu2_2"],
+            "style_layers": ["relu1_2", "relu2_2", "relu3_3"],
+            "content_weight": 1e5,
+            "style_weight": 1e10,
+            "tv_weight": 0.0,
+            "style_size": 64,
+        },
+    }
+    return save_model(tmp_path / "wave.ckpt", TransformNet(8, 1), meta)
+
+
+@pytest.fixture
+def photos(tmp_path, content_dir) -> Path:
+    folder = tmp_path / "photos"
+    for name in ("mate_storm.jpg", "lomiri_bridge.jpg"):
+        (folder).mkdir(exist_ok=True)
+        (folder / name).write_bytes((content_dir / name).read_bytes())
+    return folder
+
+
+def test_summary_finds_the_first_step_below_the_model():
+    def row(model, curve):
+        parts = [{"content_loss": 0.0, "style_loss": 0.0, "total": c} for c in curve]
+        return {"model": {"content_loss": 0.0, "style_loss": 0.0, "total": model, "seconds": 0.1},
+                "optimized": {**parts[-1], "seconds": 2.0}, "curve_parts": parts,
+                "curve": curve}  # fmt: skip
+
+    rows = [row(5.0, [10, 8, 6, 4, 3]), row(3.0, [10, 9, 5, 2.5, 2])]
+    r = evaluate.summarize(rows, 4, "noise")
+    assert r["model"]["total"] == 4.0
+    assert [o["total"] for o in r["optimization"]] == [10.0, 2.5]  # steps 0 and 4
+    assert r["steps_to_match"] == 3  # mean curve 10, 8.5, 5.5, 3.25 (< 4) ...
+    assert "worth 3 L-BFGS steps" in evaluate.verdict(r)
+    r = evaluate.summarize([row(1.0, [10, 8, 6])], 2, "photo")
+    assert r["steps_to_match"] is None and "more than 2" in evaluate.verdict(r)
+
+
+def test_evaluate_measures_the_model_and_the_optimization(ckpt, photos):
+    net, meta = load_model(ckpt)
+    objective = evaluate.objective_from_meta(meta, "random", None)
+    imgs = evaluate.load_photos([photos], 48)
+    report = evaluate.evaluate(net, objective, imgs, steps=6, init="noise")
+    assert report["images"] == 2 and report["steps"] == 6
+    for r in report["per_image"]:
+        assert len(r["curve"]) == 7 and r["curve"][-1] < r["curve"][0]
+        with torch.no_grad():  # the model's loss is the objective of its own output
+            name = r["image"]
+            x = next(img for n, img in imgs if n == name)[None]
+            again = objective(net(x), objective.content_targets(x))["loss"].item()
+        assert again == pytest.approx(r["model"]["total"], rel=1e-4)
+    mean = [sum(r["curve"][s] for r in report["per_image"]) / 2 for s in range(7)]
+    first = next((s for s, v in enumerate(mean) if v < report["model"]["total"]), None)
+    assert report["steps_to_match"] == first
+    table = evaluate.format_table(report)
+    assert "model, 1 forward pass" in table and "L-BFGS 6 steps from noise" in table
+    assert report["model"]["seconds_per_image"] > 0 and report["optimization_seconds_per_image"] > 0
+
+
+def test_cli_table_and_json(ckpt, photos, tmp_path, capsys):
+    args = ["--ckpt", str(ckpt), "--images", str(photos), "--steps", "2", "--size", "40",
+            "--vgg-weights", "random"]  # fmt: skip
+    assert evaluate.main(args) == 0
+    out = capsys.readouterr().out
+    assert "model, 1 forward pass" in out and "L-BFGS" in out and "forward pass is worth" in out
+    assert evaluate.main([*args, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["style"] == "wave" and report["steps"] == 2 and report["images"] == 2
+    assert {"content_loss", "style_loss", "total", "seconds_per_image"} <= set(report["model"])
+
+
+@pytest.mark.parametrize(
+    "case, expected",
+    [
+        ("no_images", "no such file or folder"),
+        ("empty", "no readable images"),
+        ("no_style", "records no style image"),
+        ("imagenet", "ImageNet weights"),
+        ("ckpt", "no such checkpoint"),
+    ],
+)
+def test_cli_errors_are_one_line(case, expected, ckpt, photos, tmp_path, capsys, monkeypatch):
+    images, weights, model = str(photos), "random", str(ckpt)
+    if case == "no_images":
+        images = str(tmp_path / "missing")
+    elif case == "empty":
+        (tmp_path / "empty").mkdir()
+        images = str(tmp_path / "empty")
+    elif case == "no_style":
+        model = str(save_model(tmp_path / "bare.ckpt", TransformNet(8, 1), {"style": "bare"}))
+    elif case == "imagenet":
+        weights = "imagenet"
+
+        def offline(*a, **k):
+            raise OSError("network unreachable")
+
+        monkeypatch.setattr("torch.hub.load_state_dict_from_url", offline)
+    elif case == "ckpt":
+        model = str(tmp_path / "nope.ckpt")
+    rc = evaluate.main(
+        ["--ckpt", model, "--images", images, "--steps", "1", "--vgg-weights", weights]
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and expected in err[0], err
+    if case == "imagenet":
+        assert "--vgg-weights" in err[0]
+
+
+@pytest.mark.slow
+def test_training_runs_the_evaluation_and_logs_it(tmp_path, photos):
+    save_image(torch.rand(3, 40, 40), photos / "noise.png")
+    cmd = [
+        sys.executable, "train.py", "loss.vgg_weights=random", "trainer=smoke",
+        "trainer.max_steps=16", "trainer.log_every_n_steps=1", "trainer.val_check_interval=100",
+        "data.image_size=64", "data.batch_size=2", "data.num_workers=0", "logger=csv",
+        "loss.normalize=true", "evaluate.steps=3", f"evaluate.images={photos}", "evaluate.size=48",
+        f"export_dir={tmp_path}", f"hydra.run.dir={tmp_path / 'run'}",
+    ]  # fmt: skip
+    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    log = (tmp_path / "run" / "train.log").read_text()
+    assert "model, 1 forward pass" in log and "L-BFGS 3 steps" in log and "3 held-out" in log
+    (metrics,) = (tmp_path / "run").rglob("metrics.csv")
+    rows = list(csv.DictReader(metrics.open()))
+    evals = [r for r in rows if r.get("eval/model_total")]
+    assert evals and float(evals[-1]["eval/model_total"]) > 0
+    losses = [float(r["train/loss"]) for r in rows if r.get("train/loss")]
+    assert sum(losses[-3:]) < 0.8 * sum(losses[:3]), losses  # normalized training learns
+    meta = torch.load(tmp_path / "anime.ckpt", weights_only=True)["training"]
+    assert meta["normalize"] is True and meta["normalized_weights"] == [1.0, 1.0]
+    last = torch.load(tmp_path / "run/checkpoints/last.ckpt", weights_only=False)
+    assert (last["state_dict"]["objective.style_norm"] > 0).all()  # kept for a resume
+    assert not any("loss_net" in k for k in last["state_dict"])
