@@ -190,3 +190,25 @@ def test_normalized_weights_travel_across_feature_scales(images, vgg16):
         assert totals[True, 1.0][i] == pytest.approx(totals[True, 57.6][i], rel=1e-3)
         assert totals[False, 57.6][i] > 1000 * totals[False, 1.0][i]
     assert totals[True, 1.0][1] != pytest.approx(totals[True, 1.0][0])  # it still measures change
+
+
+def test_gatys_preset_loads_vgg19_weights_from_a_path(tmp_path, content_dir, style_dir):
+    from stylenet.loss_net import vgg_features
+
+    torch.manual_seed(1)
+    state = {f"features.{k}": v for k, v in vgg_features("vgg19").state_dict().items()}
+    path = tmp_path / "vgg19.pth"
+    torch.save(state, path)
+    out = tmp_path / "g.png"
+    rc = optimize.main([
+        str(content_dir / "mate_storm.jpg"), "--style", str(style_dir / "the_scream_munch.jpg"),
+        "--preset", "gatys", "--steps", "1", "--size", "32", "--vgg-weights", str(path),
+        "-o", str(out),
+    ])  # fmt: skip
+    assert rc == 0 and out.is_file()
+    torch.save({k: v for k, v in state.items() if "28" not in k}, path)  # conv5_1 missing
+    assert optimize.main([
+        str(content_dir / "mate_storm.jpg"), "--style", str(style_dir / "the_scream_munch.jpg"),
+        "--preset", "gatys", "--steps", "1", "--size", "32", "--vgg-weights", str(path),
+        "-o", str(tmp_path / "h.png"),
+    ]) == 2  # fmt: skip
