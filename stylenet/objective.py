@@ -124,7 +124,12 @@ class StyleObjective(nn.Module):
                 start = [
                     style_loss({k: s_feats[k]}, {k: self.style_grams[k]}) for k in self.style_layers
                 ]
-                self.style_norm.copy_(torch.stack(start).clamp_min(1e-30))
+                start = torch.stack(start)
+                dist = torch.distributed
+                if dist.is_available() and dist.is_initialized():  # one normaliser for all ranks
+                    dist.all_reduce(start)
+                    start /= dist.get_world_size()
+                self.style_norm.copy_(start.clamp_min(1e-30))
         return {
             k: self.style_layer_weights[k] / self.style_norm[i]
             for i, k in enumerate(self.style_layers)
