@@ -20,8 +20,10 @@ import argparse
 import math
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -100,6 +102,37 @@ def initial_image(photo: torch.Tensor, init: str, seed: int = 0) -> torch.Tensor
     raise ValueError(f"unknown init {init!r}; choose one of {INITS}")
 
 
+def _lbfgs_b(
+    loss_and_grad: Callable[[torch.Tensor], tuple[dict[str, float], torch.Tensor]],
+    x0: torch.Tensor,
+    steps: int,
+    on_step: Callable[[dict[str, float]], None],
+) -> torch.Tensor:
+    """`steps` iterations of SciPy's L-BFGS-B with the box [0, 1] (pixels stay valid)."""
+    from scipy.optimize import minimize
+
+    last: dict = {}
+
+    def fun(v: np.ndarray) -> tuple[float, np.ndarray]:
+        x = torch.from_numpy(v).to(x0.device, torch.float32).view_as(x0)
+        parts, grad = loss_and_grad(x)
+        last.update(v=v.copy(), parts=parts)
+        return parts["loss"], grad.double().cpu().numpy().ravel()
+
+    def callback(v: np.ndarray) -> None:
+        if not np.array_equal(v, last["v"]):  # the accepted point was not evaluated last
+            fun(v)
+        on_step(last["parts"])
+
+    res = minimize(
+        fun, x0.double().cpu().numpy().ravel(), jac=True, method="L-BFGS-B",
+        bounds=[(0.0, 1.0)] * x0.numel(), callback=callback,
+        options={"maxiter": steps, "maxfun": 25 * steps + 25, "ftol": 0.0, "gtol": 0.0,
+                 "maxcor": 20},
+    )  # fmt: skip
+    return torch.from_numpy(res.x).to(x0.device, torch.float32).view_as(x0)
+
+
 def run(
     objective: StyleObjective,
     photo: torch.Tensor,
@@ -112,52 +145,59 @@ def run(
 ) -> tuple[torch.Tensor, list[dict[str, float]]]:
     """Optimize an image for `steps` iterations; returns (image (1,3,H,W), losses at 0..steps).
 
-    An L-BFGS step is one iteration with a strong-Wolfe line search (a few loss evaluations;
-    without it, torch's L-BFGS diverges on badly scaled objectives); losses[k]["evals"] counts
-    the evaluations spent before each step. The image is clamped to [0, 1] inside the loss
-    (L-BFGS) or after each step (Adam), so every recorded loss is that of a saveable image.
+    L-BFGS is SciPy's L-BFGS-B with every pixel bounded to [0, 1], as in Gatys et al.'s code (one
+    step = one iteration, about 1-2 loss evaluations; losses[k]["evals"] counts them). Adam
+    clamps the image to [0, 1] after each step. Every recorded loss is that of a saveable image.
+    If L-BFGS-B stops early (no further progress), the last loss is repeated up to `steps`.
     """
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {OPTIMIZERS}")
     photo = photo if photo.dim() == 4 else photo.unsqueeze(0)
     targets = objective.content_targets(photo)
     x0 = initial_image(photo, init, seed)
-    flat = x0.flatten().requires_grad_(True)  # flat, so L-BFGS gets a contiguous gradient
-    if optimizer == "lbfgs":
-        opt: torch.optim.Optimizer = torch.optim.LBFGS(
-            [flat], lr=lr or 1.0, max_iter=1, max_eval=25, history_size=50,
-            line_search_fn="strong_wolfe", tolerance_grad=0.0, tolerance_change=0.0,
-        )  # fmt: skip
-    else:
-        opt = torch.optim.Adam([flat], lr=lr or 0.02)
     history: list[dict[str, float]] = []
     evals = 0
-    first: dict[str, float] | None = None
+    bar = tqdm(total=steps, disable=not progress, unit="step", dynamic_ncols=True)
 
-    def closure() -> torch.Tensor:
-        nonlocal evals, first
-        opt.zero_grad(set_to_none=True)
-        parts = objective(flat.view_as(x0).clamp(0, 1), targets)
+    def loss_and_grad(x: torch.Tensor) -> tuple[dict[str, float], torch.Tensor]:
+        nonlocal evals
+        x = x.detach().requires_grad_(True)
+        parts = objective(x, targets)
         parts["loss"].backward()
         evals += 1
-        if first is None:  # the first evaluation of a step is at the current image
-            first = {**{k: v.item() for k, v in parts.items()}, "evals": evals - 1}
-        return parts["loss"]
+        return {**{k: v.item() for k, v in parts.items()}, "evals": evals}, x.grad
 
-    bar = tqdm(range(steps), disable=not progress, unit="step", dynamic_ncols=True)
-    for _ in bar:
-        first = None
-        opt.step(closure)
-        if optimizer == "adam":
-            with torch.no_grad():
-                flat.clamp_(0, 1)
-        history.append(first)
-        if progress:
-            bar.set_postfix(loss=f"{first['loss']:.4g}")
-    x = flat.detach().view_as(x0).clamp(0, 1)
+    def on_step(parts: dict[str, float]) -> None:
+        history.append(parts)
+        bar.update(1)
+        bar.set_postfix(loss=f"{parts['loss']:.4g}")
+
     with torch.no_grad():
-        final = {k: v.item() for k, v in objective(x, targets).items()}
-    history.append({**final, "evals": evals})
+        start = {k: v.item() for k, v in objective(x0, targets).items()}
+    history.append({**start, "evals": 0})
+    if optimizer == "lbfgs":
+        x = _lbfgs_b(loss_and_grad, x0, steps, on_step) if steps else x0
+    else:
+        x = x0.clone().requires_grad_(True)
+        opt = torch.optim.Adam([x], lr=lr or 0.02)
+        for i in range(steps):
+            opt.zero_grad(set_to_none=True)
+            parts = objective(x, targets)
+            parts["loss"].backward()
+            evals += 1
+            if i:  # the loss at the image after i steps
+                history.append({**{k: v.item() for k, v in parts.items()}, "evals": evals - 1})
+            opt.step()
+            with torch.no_grad():
+                x.clamp_(0, 1)
+            bar.update(1)
+            bar.set_postfix(loss=f"{parts['loss'].item():.4g}")
+        x = x.detach()
+    bar.close()
+    x = x.clamp(0, 1)
+    with torch.no_grad():
+        final = {**{k: v.item() for k, v in objective(x, targets).items()}, "evals": evals}
+    history = history[:steps] + [final] * (steps + 1 - len(history[:steps]))
     if not math.isfinite(final["loss"]):
         raise FloatingPointError("the optimization diverged (non-finite loss); lower --lr")
     return x, history
