@@ -143,9 +143,16 @@ def table_rows(report: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
 def verdict(report: dict[str, Any]) -> str:
     k, n = report["steps_to_match"], report["steps"]
     src = "the photo" if report["init"] == "photo" else f"{report['init']}"
+    each = ", ".join(
+        f">{n}" if r["steps_to_match"] is None else str(r["steps_to_match"])
+        for r in report["per_image"]
+    )
     if k is None:
-        return f"the forward pass is worth more than {n} L-BFGS steps (from {src}; not reached)"
-    return f"the forward pass is worth {k} L-BFGS steps (from {src}; mean over images)"
+        return (
+            f"the forward pass is worth more than {n} L-BFGS steps (from {src}; mean loss not "
+            f"reached; per image: {each})"
+        )
+    return f"the forward pass is worth {k} L-BFGS steps (from {src}; mean loss; per image: {each})"
 
 
 def format_table(report: dict[str, Any]) -> str:

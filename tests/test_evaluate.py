@@ -54,13 +54,18 @@ def test_summary_finds_the_first_step_below_the_model():
                 "curve": curve}  # fmt: skip
 
     rows = [row(5.0, [10, 8, 6, 4, 3]), row(3.0, [10, 9, 5, 2.5, 2])]
+    for r in rows:  # both curves first fall below their model at step 3
+        r["steps_to_match"] = 3
     r = evaluate.summarize(rows, 4, "noise")
     assert r["model"]["total"] == 4.0
     assert [o["total"] for o in r["optimization"]] == [10.0, 2.5]  # steps 0 and 4
     assert r["steps_to_match"] == 3  # mean curve 10, 8.5, 5.5, 3.25 (< 4) ...
-    assert "worth 3 L-BFGS steps" in evaluate.verdict(r)
-    r = evaluate.summarize([row(1.0, [10, 8, 6])], 2, "photo")
+    assert "worth 3 L-BFGS steps" in evaluate.verdict(r) and "per image: 3, 3" in evaluate.verdict(
+        r
+    )
+    r = evaluate.summarize([{**row(1.0, [10, 8, 6]), "steps_to_match": None}], 2, "photo")
     assert r["steps_to_match"] is None and "more than 2" in evaluate.verdict(r)
+    assert "per image: >2" in evaluate.verdict(r)
 
 
 def test_evaluate_measures_the_model_and_the_optimization(ckpt, photos):
