@@ -16,6 +16,8 @@ import torch
 from stylenet.checkpoint import CheckpointError, load_model
 from stylenet.color import METHODS, blend, preserve_color
 from stylenet.images import IMAGE_SUFFIXES, ImageError, load_image, save_image
+from stylenet.precision import compute_dtype
+from stylenet.tiling import stylize_strips
 from stylenet.transform_net import TransformNet
 
 CHECKPOINT_DIR = Path("checkpoints")
@@ -57,11 +59,17 @@ def output_path(src: Path, style: str, out_dir: Path | None) -> Path:
 
 @torch.inference_mode()
 def stylize(
-    net: TransformNet, image: torch.Tensor, device: torch.device | str = "cpu"
+    net: TransformNet,
+    image: torch.Tensor,
+    device: torch.device | str = "cpu",
+    precision: str = "auto",
 ) -> torch.Tensor:
-    """(3, H, W) in [0, 1] -> stylized (3, H, W) in [0, 1], float32 on CPU."""
+    """(3, H, W) in [0, 1] -> stylized (3, H, W) in [0, 1], float32 on CPU.
+
+    precision: auto (bf16 where the device has it), bf16 or fp32. See stylenet/tiling.py.
+    """
     x = image.unsqueeze(0).to(device)
-    return net(x)[0].float().cpu()
+    return stylize_strips(net, x, compute_dtype(precision, x.device))[0].cpu()
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -71,6 +79,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("-o", "--output-dir", type=Path, help="write here instead of beside each input")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    p.add_argument(
+        "--precision",
+        choices=("auto", "bf16", "fp32"),
+        default="auto",
+        help="auto: bf16 on GPUs and bf16-capable CPUs, else fp32",
+    )
     p.add_argument(
         "--preserve-color",
         nargs="?",
@@ -119,7 +133,10 @@ def main(argv: list[str] | None = None) -> int:
                 raise FileExistsError(f"{dst}: exists (pass --overwrite to replace it)")
             photo = load_image(src)
             out = apply_controls(
-                stylize(net, photo, device), photo, args.preserve_color, args.strength
+                stylize(net, photo, device, args.precision),
+                photo,
+                args.preserve_color,
+                args.strength,
             )
             save_image(out, dst)
         except (ImageError, FileExistsError, OSError) as e:

@@ -146,7 +146,7 @@ class LossNet(nn.Module):
         stop = max(wanted.values())
         by_index = {i: name for name, i in wanted.items()}
         out = {}
-        h = (x - self.mean.to(x.dtype)) / self.std.to(x.dtype)
+        h = (x.to(self.mean.dtype) - self.mean) / self.std  # in the dtype VGG is stored in
         for i, m in enumerate(self.features):
             h = m(h)
             if i in by_index:

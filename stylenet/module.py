@@ -48,6 +48,7 @@ class StyleTransferModule(pl.LightningModule):
         channels_last: bool = True,
         style_luminance_only: bool = False,
         normalize: bool = False,
+        compile: bool = False,
     ):
         super().__init__()
         self.save_hyperparameters(ignore=["style_image", "loss_net"])
@@ -71,6 +72,13 @@ class StyleTransferModule(pl.LightningModule):
         if channels_last:
             self.net.to(memory_format=torch.channels_last)
             self.loss_net.to(memory_format=torch.channels_last)
+        # a compiled forward function (not a module, so checkpoints keep their keys)
+        self._net_forward = torch.compile(self.net.forward) if compile else self.net.__call__
+
+    def setup(self, stage: str) -> None:
+        """Under bf16 mixed precision the frozen VGG is stored in bf16: no weight casts per step."""
+        if str(self.trainer.precision).startswith("bf16"):
+            self.loss_net.to(torch.bfloat16)
 
     def _layout(self, x: torch.Tensor) -> torch.Tensor:
         return x.contiguous(memory_format=torch.channels_last) if self.hparams.channels_last else x
@@ -86,7 +94,7 @@ class StyleTransferModule(pl.LightningModule):
     def losses(self, photos: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """(stylized photos, dict of weighted total and unweighted parts)."""
         x = self._layout(photos)
-        y = self.net(x)
+        y = self._net_forward(x)
         return y, self.objective(y, self.objective.content_targets(x))
 
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
