@@ -33,7 +33,10 @@ def _rows(rows: int | None, width: int) -> int:
 def _conv_strips(
     x: torch.Tensor, conv: nn.Conv2d, pad: int, upsample: int, dtype: torch.dtype, rows: int | None
 ) -> torch.Tensor:
-    """conv(reflection_pad(nearest_upsample(x))) for a (B, C, H, W) x, computed in row strips."""
+    """conv(reflection_pad(nearest_upsample(x))) for a channels_last (B, C, H, W) x, in row strips.
+
+    Strips are cut, upsampled and padded in the NHWC view, where rows are contiguous memory.
+    """
     _, cin, h, w = x.shape
     weight = conv.weight.to(dtype).contiguous(memory_format=torch.channels_last)
     bias = None if conv.bias is None else conv.bias.to(dtype)
@@ -42,41 +45,42 @@ def _conv_strips(
     hout, wout = (hu + 2 * pad - k) // s + 1, (wu + 2 * pad - k) // s + 1
     out = x.new_empty(x.shape[0], conv.out_channels, hout, wout, dtype=dtype)
     out = out.contiguous(memory_format=torch.channels_last)
+    xv, outv = x.permute(0, 2, 3, 1), out.permute(0, 2, 3, 1)  # NHWC views, no copies
     rows = _rows(rows, max(cin * (wu + 2 * pad) * s, conv.out_channels * wout))
     for a in range(0, hout, rows):
         b = min(hout, a + rows)
         padded_rows = torch.arange(a * s, (b - 1) * s + k, device=x.device) - pad
-        src = _reflect(padded_rows, hu) // upsample
-        strip = x.index_select(2, src).to(dtype)
+        strip = xv.index_select(1, _reflect(padded_rows, hu) // upsample).to(dtype)
         if upsample > 1:
-            strip = strip.repeat_interleave(upsample, dim=3)
+            strip = strip.repeat_interleave(upsample, dim=2)
         if pad:
-            strip = F.pad(strip, (pad, pad, 0, 0), mode="reflect")
-        strip = strip.contiguous(memory_format=torch.channels_last)
-        out[:, :, a:b] = F.conv2d(strip, weight, bias, s)
+            left, right = strip[:, :, 1 : pad + 1].flip(2), strip[:, :, -pad - 1 : -1].flip(2)
+            strip = torch.cat([left, strip, right], dim=2)
+        y = F.conv2d(strip.permute(0, 3, 1, 2), weight, bias, s)
+        outv[:, a:b] = y.permute(0, 2, 3, 1)
     return out
 
 
 def _instance_norm_(x: torch.Tensor, norm: nn.InstanceNorm2d, relu: bool, rows: int | None) -> None:
-    """Normalise x in place with its whole-image per-channel statistics (two passes, float32)."""
-    h = x.shape[2]
-    rows = _rows(rows, x.shape[1] * x.shape[3])
-    n = x.shape[2] * x.shape[3]
-    total = x.new_zeros(x.shape[:2], dtype=torch.float64)
+    """Normalise channels_last x in place with whole-image per-channel statistics (float32)."""
+    v = x.permute(0, 2, 3, 1)  # NHWC view
+    h, n = v.shape[1], v.shape[1] * v.shape[2]
+    rows = _rows(rows, v.shape[2] * v.shape[3])
+    total = v.new_zeros((v.shape[0], v.shape[3]), dtype=torch.float64)
     for a in range(0, h, rows):
-        total += x[:, :, a : a + rows].sum((2, 3), dtype=torch.float32).double()
-    mean = (total / n).float()[..., None, None]
+        total += v[:, a : a + rows].sum((1, 2), dtype=torch.float32).double()
+    mean = (total / n).float()[:, None, None]
     sq = torch.zeros_like(total)
     for a in range(0, h, rows):
-        sq += (x[:, :, a : a + rows].float() - mean).square().sum((2, 3)).double()
-    scale = torch.rsqrt((sq / n).float() + norm.eps)[..., None, None]
+        sq += (v[:, a : a + rows].float() - mean).square_().sum((1, 2)).double()
+    scale = torch.rsqrt((sq / n).float() + norm.eps)[:, None, None]
     shift = -mean * scale
     if norm.affine:
-        w, b = norm.weight.float().view(1, -1, 1, 1), norm.bias.float().view(1, -1, 1, 1)
+        w, b = norm.weight.float(), norm.bias.float()
         scale, shift = scale * w, shift * w + b
     for a in range(0, h, rows):
-        y = torch.addcmul(shift, x[:, :, a : a + rows].float(), scale)
-        x[:, :, a : a + rows] = y.clamp_min_(0) if relu else y
+        y = torch.addcmul(shift, v[:, a : a + rows].float(), scale)
+        v[:, a : a + rows] = y.clamp_min_(0) if relu else y
 
 
 def _conv_layer(
@@ -101,6 +105,7 @@ def stylize_strips(
     ph, pw = (-h) % 4, (-w) % 4
     if ph or pw:
         x = F.pad(x, (0, pw, 0, ph), mode="replicate")
+    x = x.contiguous(memory_format=torch.channels_last)
     for m in net.net:
         if isinstance(m, ResidualBlock):
             body = m.body

@@ -227,9 +227,10 @@ def fit(cfg: DictConfig, run_dir: Path) -> Path:
         if skipped := data.skipped():
             names = ", ".join(p.name for p in skipped[:5]) + (", ..." if len(skipped) > 5 else "")
             log.warning("skipped %d unreadable image file(s): %s", len(skipped), names)
+    # collective under ddp: every rank calls it
+    trainer.save_checkpoint(ckpt_dir / "last.ckpt", weights_only=False)
     if trainer.global_rank != 0:
         return ckpt_dir / "last.ckpt"
-    trainer.save_checkpoint(ckpt_dir / "last.ckpt", weights_only=False)
     if stop.signal is not None:
         raise Interrupted(
             f"stopped by {signal.Signals(stop.signal).name} at step {trainer.global_step}; saved "

@@ -1,0 +1,267 @@
+"""Speed and memory, side by side in one process: `python -m stylenet.bench [--json] [--quick]`.
+
+plain:   the usual reference implementation of Johnson et al.: float32, NCHW, eager, the full VGG16
+         up to relu4_3 for both the stylized output and the content photo, no autocast, no compile.
+default: what `train.py` and `infer.py` do on this machine (precision auto, channels_last, content
+         targets only up to the content layer, bf16 VGG, strip-wise inference; --compile).
+
+Both paths use this project's modules with seeded random VGG weights (speed doesn't depend on them).
+Steps alternate between the paths so that load from other programs hits both alike; medians are
+reported. Peak memory is each inference's ru_maxrss in a fresh subprocess.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Callable
+
+import torch
+
+from stylenet.infer import stylize
+from stylenet.loss_net import LossNet
+from stylenet.losses import content_loss, gram, style_loss
+from stylenet.module import StyleTransferModule
+from stylenet.precision import compute_dtype, has_bf16
+from stylenet.transform_net import TransformNet
+
+CONTENT, STYLE = ["relu2_2"], ["relu1_2", "relu2_2", "relu3_3", "relu4_3"]
+SIZES = ["256x256", "512x512", "1024x1024", "1920x1080"]
+PEAK_SIZE = "3840x2160"
+
+
+def parse_size(s: str) -> tuple[int, int]:
+    """'1920x1080' (width x height) -> (height, width)."""
+    w, h = (int(v) for v in s.lower().split("x"))
+    return h, w
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def timed(fn: Callable[[], object], device: torch.device) -> float:
+    sync(device)
+    t0 = time.perf_counter()
+    fn()
+    sync(device)
+    return time.perf_counter() - t0
+
+
+def loss_net(device: torch.device) -> LossNet:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return LossNet(CONTENT + STYLE, weights="random").to(device)
+
+
+class PlainStep:
+    """One fp32 NCHW eager training step with full VGG passes (the reference code's step)."""
+
+    def __init__(self, size: int, device: torch.device):
+        torch.manual_seed(0)
+        self.net, self.vgg = TransformNet().to(device), loss_net(device)
+        self.opt = torch.optim.Adam(self.net.parameters(), 1e-3)
+        with torch.no_grad():
+            feats = self.vgg(torch.rand(1, 3, size, size, device=device), STYLE)
+        self.grams = {k: gram(v) for k, v in feats.items()}
+
+    def __call__(self, photos: torch.Tensor) -> None:
+        y = self.net(photos)
+        fy = self.vgg(y, STYLE)  # the whole VGG up to relu4_3 ...
+        fx = self.vgg(photos, STYLE)  # ... for the content photo too
+        loss = 1e5 * content_loss(fy, {k: fx[k] for k in CONTENT}) + 1e10 * style_loss(
+            fy, self.grams
+        )
+        self.opt.zero_grad()
+        loss.backward()
+        self.opt.step()
+
+
+class DefaultStep:
+    """One training step as StyleTransferModule runs under Lightning with precision auto."""
+
+    def __init__(self, size: int, device: torch.device, compile_net: bool):
+        torch.manual_seed(0)
+        self.bf16 = has_bf16(device)
+        self.device = device
+        self.module = StyleTransferModule(
+            torch.rand(3, size, size), loss_net(device), compile=compile_net
+        ).to(device)
+        if self.bf16:  # what StyleTransferModule.setup does under bf16-mixed
+            self.module.loss_net.to(torch.bfloat16)
+        self.module.compute_style_targets()
+        self.opt = self.module.configure_optimizers()
+
+    def __call__(self, photos: torch.Tensor) -> None:
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            _, parts = self.module.losses(photos)
+        self.opt.zero_grad(set_to_none=True)
+        parts["loss"].backward()
+        self.opt.step()
+
+
+def bench_train(
+    size: int, batch: int, rounds: int, device: torch.device, compile_net: bool
+) -> dict:
+    photos = torch.rand(batch, 3, size, size, device=device)
+    plain, default = PlainStep(size, device), DefaultStep(size, device, compile_net)
+    warm = {"plain": timed(lambda: plain(photos), device)}
+    warm["default"] = timed(lambda: default(photos), device)  # includes compiling, if on
+    timed(lambda: default(photos), device)
+    times: dict[str, list[float]] = {"plain": [], "default": []}
+    for _ in range(rounds):
+        times["plain"].append(timed(lambda: plain(photos), device))
+        for _ in range(2):
+            times["default"].append(timed(lambda: default(photos), device))
+    med = {k: statistics.median(v) for k, v in times.items()}
+    return {
+        "images_per_s": {k: batch / v for k, v in med.items()},
+        "first_step_s": warm,
+        "speedup": med["plain"] / med["default"],
+    }
+
+
+def bench_infer(sizes: list[str], repeats: int, device: torch.device, precision: str) -> dict:
+    torch.manual_seed(0)
+    net = TransformNet().eval().to(device)
+    out: dict[str, dict] = {"plain": {}, "default": {}}
+    for size in sizes:
+        image = torch.rand(3, *parse_size(size), device=device)
+
+        def plain(image: torch.Tensor = image) -> None:
+            with torch.no_grad():
+                net(image.unsqueeze(0))
+
+        def default(image: torch.Tensor = image) -> None:
+            stylize(net, image, device, precision)
+
+        plain(), default()  # warm-up: kernel selection, allocator
+        times: dict[str, list[float]] = {"plain": [], "default": []}
+        for _ in range(repeats):
+            times["plain"].append(timed(plain, device))
+            times["default"].append(timed(default, device))
+        for k, v in times.items():
+            out[k][size] = 1000 * statistics.median(v)
+    return out
+
+
+def peak_rss_mb(size: str, path: str, device: str, precision: str) -> float:
+    """Peak resident memory (MB) of one inference in a fresh Python process."""
+    cmd = [sys.executable, "-m", "stylenet.bench", "--peak-child", size, path, device, precision]
+    res = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if res.returncode != 0:
+        raise RuntimeError(f"peak-memory subprocess failed: {res.stderr.strip()[-500:]}")
+    return float(res.stdout.strip().splitlines()[-1])
+
+
+def peak_child(size: str, path: str, device: str, precision: str) -> None:
+    torch.manual_seed(0)
+    dev = torch.device(device)
+    net = TransformNet().eval().to(dev)
+    image = torch.rand(3, *parse_size(size))
+    if path == "plain":
+        with torch.no_grad():
+            net(image.unsqueeze(0).to(dev)).cpu()
+    else:
+        stylize(net, image, dev, precision)
+    if dev.type == "cuda":
+        print(torch.cuda.max_memory_allocated() / 2**20)
+    else:
+        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # KiB on Linux
+
+
+def run(args: argparse.Namespace) -> dict:
+    device = torch.device(args.device)
+    compile_net = {"auto": device.type == "cuda", "true": True, "false": False}[args.compile]
+    load_before = os.getloadavg()[0]
+    t0 = time.perf_counter()
+    train = bench_train(args.train_size, args.batch, args.rounds, device, compile_net)
+    infer = bench_infer(args.sizes, args.repeats, device, args.precision)
+    peaks = {f"{args.peak_size} default": peak_rss_mb(args.peak_size, "default", **_p(args))}
+    if not args.quick:
+        for path in ("plain", "default"):
+            peaks[f"1920x1080 {path}"] = peak_rss_mb("1920x1080", path, **_p(args))
+    return {
+        "device": str(device),
+        "threads": torch.get_num_threads(),
+        "precision": str(compute_dtype(args.precision, device)).removeprefix("torch."),
+        "compile": compile_net,
+        "train_size": args.train_size,
+        "train_batch": args.batch,
+        "train_images_per_s": train["images_per_s"]["default"],
+        "train_speedup": train["speedup"],
+        "train_first_step_s": train["first_step_s"],
+        "infer_ms": infer["default"],
+        "infer_speedup": {s: infer["plain"][s] / infer["default"][s] for s in args.sizes},
+        f"peak_rss_mb_{args.peak_size}": peaks[f"{args.peak_size} default"],
+        "peak_rss_mb": peaks,
+        "plain": {"train_images_per_s": train["images_per_s"]["plain"], "infer_ms": infer["plain"]},
+        "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
+
+
+def _p(args: argparse.Namespace) -> dict:
+    return {"device": args.device, "precision": args.precision}
+
+
+def report(r: dict) -> str:
+    plain = r["plain"]
+    lines = [
+        f"device {r['device']}, {r['threads']} threads, default path: {r['precision']}, "
+        f"compile {'on' if r['compile'] else 'off'}; load average {r['load_average']}",
+        "",
+        f"{'':28s}{'plain':>12s}{'default':>12s}{'speed-up':>10s}",
+        f"{'train images/s':28s}{plain['train_images_per_s']:12.2f}"
+        f"{r['train_images_per_s']:12.2f}{r['train_speedup']:9.1f}x"
+        f"   ({r['train_size']} px, batch {r['train_batch']})",
+    ]
+    for size, ms in r["infer_ms"].items():
+        lines.append(
+            f"{'infer ms ' + size:28s}{plain['infer_ms'][size]:12.0f}{ms:12.0f}"
+            f"{r['infer_speedup'][size]:9.1f}x"
+        )
+    first = r["train_first_step_s"]
+    lines.append(
+        f"{'first train step s':28s}{first['plain']:12.1f}{first['default']:12.1f}"
+        "   (start-up: kernel selection, compiling if on)"
+    )
+    for name, mb in r["peak_rss_mb"].items():
+        lines.append(f"{'peak RSS MB ' + name:40s}{mb:12.0f}")
+    lines.append(f"\nfinished in {r['seconds']} s")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--peak-child"]:
+        peak_child(*argv[1:5])
+        return 0
+    p = argparse.ArgumentParser(prog="python -m stylenet.bench", description=__doc__.split("\n")[0])
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    p.add_argument("--quick", action="store_true", help="tiny sizes, one round (checks it runs)")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto")
+    p.add_argument("--compile", choices=("auto", "true", "false"), default="auto")
+    p.add_argument("--rounds", type=int, default=3, help="training rounds (1 plain + 2 default)")
+    p.add_argument("--repeats", type=int, default=3, help="timed inferences per size and path")
+    args = p.parse_args(argv)
+    args.train_size, args.batch, args.sizes, args.peak_size = 256, 4, SIZES, PEAK_SIZE
+    if args.quick:
+        args.train_size, args.batch, args.sizes = 64, 2, ["64x64", "128x96"]
+        args.rounds, args.repeats = 1, 1
+    result = run(args)
+    print(json.dumps(result) if args.json else report(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""Precision choice and its quality guards: bf16 inference and training stay close to fp32."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from stylenet import precision as P
+from stylenet import train as T
+from stylenet.images import load_image
+from stylenet.infer import stylize
+from stylenet.loss_net import LossNet
+from stylenet.module import StyleTransferModule
+from tests.test_tiling import psnr, styled_net
+
+
+def test_compute_dtype(monkeypatch):
+    assert P.compute_dtype("fp32", "cpu") == torch.float32
+    assert P.compute_dtype("bf16", "cpu") == torch.bfloat16
+    monkeypatch.setattr(P, "cpu_has_bf16", lambda: False)
+    assert P.compute_dtype("auto", "cpu") == torch.float32
+    monkeypatch.setattr(P, "cpu_has_bf16", lambda: True)
+    assert P.compute_dtype("auto", "cpu") == torch.bfloat16
+    with pytest.raises(ValueError, match="precision"):
+        P.compute_dtype("fp16", "cpu")
+
+
+def test_precision_and_compile_resolve(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    cfg = OmegaConf.create({"trainer": {"accelerator": "auto", "precision": "auto"}})
+    monkeypatch.setattr(T, "cpu_has_bf16", lambda: True)
+    assert T.resolve_speed(cfg) == ("bf16-mixed", False)
+    monkeypatch.setattr(T, "cpu_has_bf16", lambda: False)
+    assert T.resolve_speed(cfg) == ("32-true", False)
+    cfg.trainer.precision, cfg.compile = "32-true", True
+    assert T.resolve_speed(cfg) == ("32-true", True)
+    cfg.compile = "sometimes"
+    with pytest.raises(T.ConfigError, match="compile"):
+        T.resolve_speed(cfg)
+
+
+def test_bf16_inference_close_to_fp32_on_real_photos(content_dir):
+    net = styled_net(2)
+    photos = sorted(content_dir.glob("*"))[:4]
+    assert photos
+    for path in photos:
+        photo = load_image(path, max_side=192)
+        fp32 = stylize(net, photo, precision="fp32")
+        bf16 = stylize(net, photo, precision="bf16")
+        assert bf16.shape == photo.shape
+        assert psnr(bf16, fp32) >= 35, path.name
+
+
+def _train(content_dir, style_dir, bf16: bool, steps: int) -> tuple[float, float]:
+    """(fp32 loss of the untrained net, fp32 loss after `steps`) on a fixed batch of real photos."""
+    photos = torch.stack(
+        [
+            torch.nn.functional.interpolate(
+                load_image(p, max_side=96)[None], size=(64, 64), mode="area"
+            )[0]
+            for p in sorted(content_dir.glob("*"))[:4]
+        ]
+    )
+    style = load_image(sorted(style_dir.glob("*"))[0], max_side=64)
+    torch.manual_seed(0)
+    loss_net = LossNet(["relu2_2", "relu1_2", "relu3_3"], weights="random")
+    module = StyleTransferModule(
+        style, loss_net, style_layers=["relu1_2", "relu2_2", "relu3_3"], lr=1e-2
+    )
+    evaluate = module.losses  # fp32 reference loss
+    module.compute_style_targets()
+    with torch.no_grad():
+        before = evaluate(photos)[1]["loss"].item()
+    if bf16:
+        module.loss_net.to(torch.bfloat16)  # as StyleTransferModule.setup does under bf16-mixed
+    opt = module.configure_optimizers()
+    for _ in range(steps):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = module.losses(photos)[1]["loss"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    module.loss_net.float()
+    module.compute_style_targets()
+    with torch.no_grad():
+        return before, evaluate(photos)[1]["loss"].item()
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:loss.vgg_weights=random")
+def test_bf16_training_matches_fp32(content_dir, style_dir):
+    start32, end32 = _train(content_dir, style_dir, bf16=False, steps=40)
+    start16, end16 = _train(content_dir, style_dir, bf16=True, steps=40)
+    assert start16 == start32
+    assert end32 < 0.7 * start32 and end16 < 0.7 * start16  # both learn
+    assert abs(end16 - end32) <= 0.05 * end32, (end16, end32)
+    assert math.isfinite(end16)
