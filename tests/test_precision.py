@@ -61,15 +61,13 @@ def _train(content_dir, style_dir, bf16: bool, steps: int) -> tuple[float, float
             torch.nn.functional.interpolate(
                 load_image(p, max_side=96)[None], size=(64, 64), mode="area"
             )[0]
-            for p in sorted(content_dir.glob("*"))[:4]
+            for p in sorted(content_dir.glob("*"))[:2]
         ]
     )
     style = load_image(sorted(style_dir.glob("*"))[0], max_side=64)
     torch.manual_seed(0)
     loss_net = LossNet(["relu2_2", "relu1_2", "relu3_3"], weights="random")
-    module = StyleTransferModule(
-        style, loss_net, style_layers=["relu1_2", "relu2_2", "relu3_3"], lr=1e-2
-    )
+    module = StyleTransferModule(style, loss_net, style_layers=["relu1_2", "relu2_2", "relu3_3"])
     evaluate = module.losses  # fp32 reference loss
     module.compute_style_targets()
     with torch.no_grad():
@@ -92,8 +90,8 @@ def _train(content_dir, style_dir, bf16: bool, steps: int) -> tuple[float, float
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:loss.vgg_weights=random")
 def test_bf16_training_matches_fp32(content_dir, style_dir):
-    start32, end32 = _train(content_dir, style_dir, bf16=False, steps=40)
-    start16, end16 = _train(content_dir, style_dir, bf16=True, steps=40)
+    start32, end32 = _train(content_dir, style_dir, bf16=False, steps=100)
+    start16, end16 = _train(content_dir, style_dir, bf16=True, steps=100)
     assert start16 == start32
     assert end32 < 0.7 * start32 and end16 < 0.7 * start16  # both learn
     assert abs(end16 - end32) <= 0.05 * end32, (end16, end32)
