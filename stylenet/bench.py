@@ -7,7 +7,7 @@ default: what `train.py` and `infer.py` do on this machine (precision auto, chan
 
 Both paths use this project's modules with seeded random VGG weights (speed doesn't depend on them).
 Steps alternate between the paths so that load from other programs hits both alike; medians are
-reported. Peak memory is each inference's ru_maxrss in a fresh subprocess.
+reported. Peak memory is each inference's peak RSS (VmHWM) in a fresh subprocess.
 """
 
 from __future__ import annotations
@@ -175,7 +175,19 @@ def peak_child(size: str, path: str, device: str, precision: str) -> None:
     if dev.type == "cuda":
         print(torch.cuda.max_memory_allocated() / 2**20)
     else:
-        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # KiB on Linux
+        print(max_rss_mb())
+
+
+def max_rss_mb() -> float:
+    """This process's peak resident memory. VmHWM, because ru_maxrss survives fork+exec and would
+    report a large parent's peak instead."""
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def run(args: argparse.Namespace) -> dict:
