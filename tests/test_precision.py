@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 from omegaconf import OmegaConf
+from test_tiling import psnr, styled_net
 
 from stylenet import precision as P
 from stylenet import train as T
@@ -14,7 +15,6 @@ from stylenet.images import load_image
 from stylenet.infer import stylize
 from stylenet.loss_net import LossNet
 from stylenet.module import StyleTransferModule
-from tests.test_tiling import psnr, styled_net
 
 
 def test_compute_dtype(monkeypatch):
