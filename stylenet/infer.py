@@ -35,16 +35,22 @@ def resolve_checkpoint(name: str) -> Path:
     raise CheckpointError(f"{name}: no such checkpoint (looked here and in {CHECKPOINT_DIR}/)")
 
 
-def expand_inputs(items: Iterable[str]) -> Iterator[Path]:
+def expand_inputs(items: Iterable[str], skip_suffix: str = "") -> Iterator[Path]:
     """Files as given, image files inside folders (recursive) and glob matches, in order.
 
-    Names that match nothing are yielded as they are so the caller reports them.
+    Inside folders, files whose stem ends with skip_suffix (earlier outputs such as
+    photo_anime.jpg) are left out. Names that match nothing are yielded as they are so the
+    caller reports them.
     """
     for item in items:
         path = Path(item).expanduser()
         if path.is_dir():
             yield from sorted(
-                p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+                p
+                for p in path.rglob("*")
+                if p.is_file()
+                and p.suffix.lower() in IMAGE_SUFFIXES
+                and not (skip_suffix and p.stem.endswith(skip_suffix))
             )
         elif not path.exists() and glob.has_magic(item):
             matches = sorted(glob.glob(item, recursive=True))
@@ -124,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     style = str(meta.get("style", "styled"))
     done = failed = 0
-    for src in expand_inputs(args.inputs):
+    for src in expand_inputs(args.inputs, skip_suffix=f"_{style}"):
         dst = output_path(src, style, args.output_dir)
         try:
             if dst.resolve() == src.resolve():

@@ -102,3 +102,14 @@ def test_bad_checkpoint_is_one_line_exit_2(capsys, tmp_path, photos, ckpt):
     (tmp_path / "garbage.ckpt").write_bytes(np.random.default_rng(0).bytes(1000))
     code, out, err = run(capsys, "--ckpt", tmp_path / ckpt, photos / "a.png")
     assert code == 2 and len(err) == 1 and ckpt in err[0] and not out
+
+
+def test_rerun_on_a_folder_does_not_stylize_earlier_outputs(capsys, model, tmp_path):
+    d = tmp_path / "album"
+    d.mkdir()
+    Image.new("RGB", (40, 30), (10, 200, 30)).save(d / "a.png")
+    assert run(capsys, "--ckpt", model, d)[0] == 0
+    assert sorted(p.name for p in d.iterdir()) == ["a.png", "a_ink.png"]
+    code, _, err = run(capsys, "--ckpt", model, d, "--overwrite")
+    assert code == 0 and err == []
+    assert sorted(p.name for p in d.iterdir()) == ["a.png", "a_ink.png"]  # no a_ink_ink.png
