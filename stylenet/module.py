@@ -54,7 +54,6 @@ class StyleTransferModule(pl.LightningModule):
         self.save_hyperparameters(ignore=["style_image", "loss_net"])
         self.net = TransformNet(channels, num_residual)
         self.loss_net = loss_net
-        self.content_layers, self.style_layers = list(content_layers), list(style_layers)
         self.objective = StyleObjective(
             loss_net,
             style_image,

@@ -94,15 +94,18 @@ class StyleObjective(nn.Module):
         if not self.style_grams or next(iter(self.style_grams.values())).device != y.device:
             self.compute_style_targets()
         c_feats, s_feats = self.features(y)
+        # each layer's loss once; the raw and the normalized totals only weight them differently
+        c_layer = {k: content_loss({k: c_feats[k]}, {k: targets[k]}) for k in targets}
+        s_layer = {k: style_loss({k: s_feats[k]}, {k: g}) for k, g in self.style_grams.items()}
         parts = {
-            "content_loss": content_loss(c_feats, targets, self.content_layer_weights),
-            "style_loss": style_loss(s_feats, self.style_grams, self.style_layer_weights),
+            "content_loss": weighted_sum(c_layer, self.content_layer_weights),
+            "style_loss": weighted_sum(s_layer, self.style_layer_weights),
             "tv_loss": tv_loss(y),
         }
         content, style = parts["content_loss"], parts["style_loss"]
         if self.normalize:
-            content = content_loss(c_feats, targets, self._content_norm_weights(targets))
-            style = style_loss(s_feats, self.style_grams, self._style_norm_weights(s_feats))
+            content = weighted_sum(c_layer, self._content_norm_weights(targets))
+            style = weighted_sum(s_layer, self._style_norm_weights(s_layer))
             parts["style_loss_normalized"] = style.detach()
             parts["content_loss_normalized"] = content.detach()
         parts["loss"] = (
@@ -118,19 +121,21 @@ class StyleObjective(nn.Module):
             for k, w in self.content_layer_weights.items()
         }
 
-    def _style_norm_weights(self, s_feats: Mapping[str, torch.Tensor]) -> dict:
+    def _style_norm_weights(self, s_layer: Mapping[str, torch.Tensor]) -> dict:
+        """Per-layer weights divided by each layer's loss at the start (measured once)."""
         if not bool((self.style_norm > 0).all()):
-            with torch.no_grad():
-                start = [
-                    style_loss({k: s_feats[k]}, {k: self.style_grams[k]}) for k in self.style_layers
-                ]
-                start = torch.stack(start)
-                dist = torch.distributed
-                if dist.is_available() and dist.is_initialized():  # one normaliser for all ranks
-                    dist.all_reduce(start)
-                    start /= dist.get_world_size()
-                self.style_norm.copy_(start.clamp_min(1e-30))
+            start = torch.stack([s_layer[k].detach() for k in self.style_layers])
+            dist = torch.distributed
+            if dist.is_available() and dist.is_initialized():  # one normaliser for all ranks
+                dist.all_reduce(start)
+                start /= dist.get_world_size()
+            self.style_norm.copy_(start.clamp_min(1e-30))
         return {
             k: self.style_layer_weights[k] / self.style_norm[i]
             for i, k in enumerate(self.style_layers)
         }
+
+
+def weighted_sum(losses: Mapping[str, torch.Tensor], weights: Mapping[str, float]) -> torch.Tensor:
+    """Sum of weights[k] * losses[k], in the order of losses."""
+    return sum(weights[k] * v for k, v in losses.items())
