@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from stylenet.images import IMAGE_SUFFIXES, ImageError, load_pil, to_tensor
+from stylenet.images import ImageError, find_images, load_pil, to_tensor
 
 log = logging.getLogger(__name__)
 
@@ -34,14 +34,6 @@ SAMPLE_PHOTOS = (
     "motorcycle_right.png",
     "hubble_deep_field.jpg",
 )
-
-
-def find_images(root: str | Path) -> list[Path]:
-    """Image files under root, recursively, in a stable order."""
-    root = Path(root).expanduser()
-    if not root.is_dir():
-        raise FileNotFoundError(f"data.root={str(root)!r} is not a folder")
-    return sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
 
 
 def sample_photos() -> list[Path]:

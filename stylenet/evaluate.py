@@ -24,8 +24,7 @@ from typing import Any
 import torch
 
 from stylenet.checkpoint import CheckpointError, load_model
-from stylenet.data import find_images
-from stylenet.images import IMAGE_SUFFIXES, ImageError, load_image
+from stylenet.images import IMAGE_SUFFIXES, ImageError, find_images, load_image
 from stylenet.loss_net import LossNet, VGGWeightsError
 from stylenet.objective import StyleObjective
 from stylenet.optimize import INITS, PRESETS

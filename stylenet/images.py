@@ -24,6 +24,14 @@ class ImageError(ValueError):
     """A file that cannot be used as an image; the message names the file and the problem."""
 
 
+def find_images(root: str | Path) -> list[Path]:
+    """Image files under root, recursively, in a stable order."""
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: not a folder")
+    return sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
 def _to_rgb(img: Image.Image) -> Image.Image:
     if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         a = np.asarray(img, dtype=np.float32)

@@ -15,7 +15,7 @@ import torch
 
 from stylenet.checkpoint import CheckpointError, load_model
 from stylenet.color import METHODS, blend, preserve_color
-from stylenet.images import IMAGE_SUFFIXES, ImageError, load_image, save_image
+from stylenet.images import ImageError, find_images, load_image, save_image
 from stylenet.precision import compute_dtype
 from stylenet.tiling import stylize_strips
 from stylenet.transform_net import TransformNet
@@ -45,12 +45,8 @@ def expand_inputs(items: Iterable[str], skip_suffix: str = "") -> Iterator[Path]
     for item in items:
         path = Path(item).expanduser()
         if path.is_dir():
-            yield from sorted(
-                p
-                for p in path.rglob("*")
-                if p.is_file()
-                and p.suffix.lower() in IMAGE_SUFFIXES
-                and not (skip_suffix and p.stem.endswith(skip_suffix))
+            yield from (
+                p for p in find_images(path) if not (skip_suffix and p.stem.endswith(skip_suffix))
             )
         elif not path.exists() and glob.has_magic(item):
             matches = sorted(glob.glob(item, recursive=True))
