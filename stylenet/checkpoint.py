@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
@@ -44,7 +43,7 @@ def save_model(path: str | os.PathLike, net: TransformNet, meta: dict[str, Any])
     return atomic_write(path, lambda tmp: torch.save({**meta, "state_dict": state}, tmp))
 
 
-def _torch_load(path: Path) -> Any:
+def safe_torch_load(path: Path) -> Any:
     """torch.load restricted to tensors and plain data; a pickle that could run code is refused."""
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
@@ -70,7 +69,7 @@ def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         except (SafetensorError, OSError, json.JSONDecodeError) as e:
             raise CheckpointError(f"{path}: not a readable safetensors model ({e})") from None
         return state, meta
-    obj = _torch_load(path)
+    obj = safe_torch_load(path)
     if not isinstance(obj, dict) or "state_dict" not in obj:
         raise CheckpointError(f"{path}: not a stylenet checkpoint (no state_dict)")
     state = obj["state_dict"]
@@ -108,7 +107,7 @@ def check_resumable(path: str | os.PathLike) -> int:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"ckpt_path={str(path)!r}: no such checkpoint file")
-    obj = _torch_load(path)
+    obj = safe_torch_load(path)
     keys = ("state_dict", "loops", "optimizer_states", "global_step")
     missing = [k for k in keys if k not in obj] if isinstance(obj, dict) else list(keys)
     if missing:
@@ -117,16 +116,3 @@ def check_resumable(path: str | os.PathLike) -> int:
             "resume from a run's checkpoints/last.ckpt"
         )
     return int(obj["global_step"])
-
-
-class SafeCheckpointIO(TorchCheckpointIO):
-    """Lightning checkpoint I/O that writes atomically (temp file, fsync, rename in the same folder)
-    and only ever loads with weights_only=True."""
-
-    def save_checkpoint(
-        self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None
-    ) -> None:
-        atomic_write(path, lambda tmp: torch.save(checkpoint, tmp))
-
-    def load_checkpoint(self, path: Any, map_location: Any = None, weights_only: Any = None) -> Any:
-        return _torch_load(Path(path))

@@ -24,7 +24,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import Callback, ModelCheckpoint
 
-from stylenet.checkpoint import CheckpointError, SafeCheckpointIO, check_resumable, save_model
+from stylenet.checkpoint import CheckpointError, check_resumable, save_model
+from stylenet.checkpoint_io import SafeCheckpointIO
 from stylenet.data import NoImagesError, PhotoDataModule
 from stylenet.evaluate import evaluate, format_table, load_photos, table_rows
 from stylenet.images import ImageError, load_image

@@ -8,7 +8,7 @@ import trainrun
 from hydra import compose, initialize_config_dir
 
 from stylenet import train as train_mod
-from stylenet.checkpoint import SafeCheckpointIO
+from stylenet.checkpoint_io import SafeCheckpointIO
 from stylenet.module import NonFiniteLossError, StyleTransferModule
 
 

@@ -10,7 +10,8 @@ import pytest
 import torch
 import trainrun
 
-from stylenet.checkpoint import SafeCheckpointIO, load_model
+from stylenet.checkpoint import load_model
+from stylenet.checkpoint_io import SafeCheckpointIO
 
 STEPS = 16
 ARGS = [f"trainer.max_steps={STEPS}", "checkpoint_every=2"]
