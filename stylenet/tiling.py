@@ -5,9 +5,9 @@ normalise each tile differently and leave seams. Instead the transform net runs 
 convolution is computed strip by strip (with the rows its kernel needs above and below) into one
 output, the instance-norm statistics are then taken over that whole output, and the normalisation is
 applied in place. The result equals the untiled forward pass up to rounding, while only one layer's
-input and output (bf16 or fp32) plus one strip of temporaries are alive at a time. Photos up to
-about 1500 x 1500 are one strip per layer (fastest: no copies besides the padding); 4K photos are
-cut into a few strips.
+input and output (bf16 or fp32) plus one strip of temporaries are alive at a time. Up to about
+1920 x 1080 most layers are one strip (fastest: no copies besides the padding); 4K photos are cut
+into a few strips per layer.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from torch import nn
 
 from stylenet.transform_net import ConvLayer, ResidualBlock, TransformNet, UpsampleConv
 
-STRIP_ELEMENTS = 1 << 27  # elements in a strip's widest temporary: 256 MB in bf16
+STRIP_ELEMENTS = 1 << 26  # elements in a strip's widest temporary: 128 MB in bf16
 
 
 def _reflect(i: torch.Tensor, n: int) -> torch.Tensor:
