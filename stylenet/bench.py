@@ -2,8 +2,8 @@
 
 plain:   the usual reference implementation of Johnson et al.: float32, NCHW, eager, the full VGG16
          up to relu4_3 for both the stylized output and the content photo, no autocast, no compile.
-default: what `train.py` and `infer.py` do on this machine (precision auto, channels_last, content
-         targets only up to the content layer, bf16 VGG, strip-wise inference; --compile).
+default: what `train.py` and `infer.py` do on this machine (precision auto, channels_last bf16 VGG,
+         content targets only up to the content layer, layer-wise inference; --compile).
 
 Both paths use this project's modules with seeded random VGG weights (speed doesn't depend on them).
 Steps alternate between the paths so that load from other programs hits both alike; medians are

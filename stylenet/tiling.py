@@ -31,49 +31,41 @@ def _rows(rows: int | None, width: int) -> int:
     return rows or max(8, STRIP_ELEMENTS // width)
 
 
-def _padded_strip(
-    xv: torch.Tensor, a: int, b: int, pad: int, upsample: int, dtype: torch.dtype
-) -> torch.Tensor:
-    """Rows a..b-1 of reflection_pad(nearest_upsample(x)), from the NHWC view xv, as NHWC."""
+def _padded_strip(xv: torch.Tensor, a: int, b: int, pad: int, dtype: torch.dtype) -> torch.Tensor:
+    """Rows a..b-1 of reflection_pad(x), from the NHWC view xv, as NHWC."""
     n, h, w, c = xv.shape
-    hu, wu = h * upsample, w * upsample
-    if upsample == 1 and a == 0 and b == hu + 2 * pad:  # the whole image: one copy
+    if a == 0 and b == h + 2 * pad:  # the whole image: one copy
         x = xv.permute(0, 3, 1, 2).to(dtype)
         return (F.pad(x, (pad,) * 4, mode="reflect") if pad else x).permute(0, 2, 3, 1)
-    src = xv.index_select(1, _reflect(torch.arange(a, b, device=xv.device) - pad, hu) // upsample)
-    strip = src.new_empty(n, b - a, wu + 2 * pad, c, dtype=dtype)
-    inner = strip[:, :, pad : pad + wu]
-    if upsample > 1:
-        inner.unflatten(2, (w, upsample)).copy_(src.unsqueeze(3).expand(-1, -1, -1, upsample, -1))
-    else:
-        inner.copy_(src)
+    src = xv.index_select(1, _reflect(torch.arange(a, b, device=xv.device) - pad, h))
+    strip = src.new_empty(n, b - a, w + 2 * pad, c, dtype=dtype)
+    strip[:, :, pad : pad + w] = src
     if pad:
         strip[:, :, :pad] = strip[:, :, pad + 1 : 2 * pad + 1].flip(2)
-        strip[:, :, pad + wu :] = strip[:, :, wu - 1 : wu - 1 + pad].flip(2)
+        strip[:, :, pad + w :] = strip[:, :, w - 1 : w - 1 + pad].flip(2)
     return strip
 
 
 def _conv_strips(
-    x: torch.Tensor, conv: nn.Conv2d, pad: int, upsample: int, dtype: torch.dtype, rows: int | None
+    x: torch.Tensor, conv: nn.Conv2d, pad: int, dtype: torch.dtype, rows: int | None
 ) -> torch.Tensor:
-    """conv(reflection_pad(nearest_upsample(x))) for channels_last (B, C, H, W) x, in row strips."""
+    """conv(reflection_pad(x)) for channels_last (B, C, H, W) x, in row strips."""
     _, cin, h, w = x.shape
     weight = conv.weight.to(dtype).contiguous(memory_format=torch.channels_last)
     bias = None if conv.bias is None else conv.bias.to(dtype)
-    hu, wu = h * upsample, w * upsample
     k, s = conv.kernel_size[0], conv.stride[0]
-    hout, wout = (hu + 2 * pad - k) // s + 1, (wu + 2 * pad - k) // s + 1
+    hout, wout = (h + 2 * pad - k) // s + 1, (w + 2 * pad - k) // s + 1
     xv = x.permute(0, 2, 3, 1)  # NHWC view, no copy
-    rows = _rows(rows, max(cin * (wu + 2 * pad) * s, conv.out_channels * wout))
+    rows = _rows(rows, max(cin * (w + 2 * pad) * s, conv.out_channels * wout))
     if rows >= hout:
-        strip = _padded_strip(xv, 0, hu + 2 * pad, pad, upsample, dtype).permute(0, 3, 1, 2)
+        strip = _padded_strip(xv, 0, h + 2 * pad, pad, dtype).permute(0, 3, 1, 2)
         if conv.out_channels < 8 and s == 1:
             return _blocked_conv(strip, conv, dtype)
         return F.conv2d(strip, weight, bias, s)
     out = x.new_empty(x.shape[0], hout, wout, conv.out_channels, dtype=dtype)  # NHWC
     for a in range(0, hout, rows):
         b = min(hout, a + rows)
-        strip = _padded_strip(xv, a * s, (b - 1) * s + k, pad, upsample, dtype)
+        strip = _padded_strip(xv, a * s, (b - 1) * s + k, pad, dtype)
         out[:, a:b] = F.conv2d(strip.permute(0, 3, 1, 2), weight, bias, s).permute(0, 2, 3, 1)
     return out.permute(0, 3, 1, 2)
 
@@ -169,13 +161,14 @@ def _instance_norm_(x: torch.Tensor, norm: nn.InstanceNorm2d, relu: bool) -> Non
 
 
 def _conv_layer(
-    x: torch.Tensor, layer: ConvLayer, upsample: int, dtype: torch.dtype, rows: int | None
+    x: torch.Tensor, layer: ConvLayer, upsample: bool, dtype: torch.dtype, rows: int | None
 ) -> torch.Tensor:
+    """One ConvLayer; `upsample`: preceded by UpsampleConv's x2 nearest upsampling."""
     pad, conv = layer[0].padding[0], layer[1]
-    if upsample == 2 and pad == 1 and conv.kernel_size == (3, 3) and conv.stride == (1, 1):
+    if upsample:
         y = _upconv_strips(x, conv, dtype, rows)
     else:
-        y = _conv_strips(x, conv, pad, upsample, dtype, rows)
+        y = _conv_strips(x, conv, pad, dtype, rows)
     if len(layer) > 2:
         _instance_norm_(y, layer[2], relu=True)
     return y
@@ -197,12 +190,12 @@ def stylize_strips(
     for m in net.net:
         if isinstance(m, ResidualBlock):
             body = m.body
-            y = _conv_layer(x, body[0], 1, dtype, rows)
-            y = _conv_strips(y, body[2], body[1].padding[0], 1, dtype, rows)
+            y = _conv_layer(x, body[0], False, dtype, rows)
+            y = _conv_strips(y, body[2], body[1].padding[0], dtype, rows)
             _instance_norm_(y, body[3], relu=False)
             x = y.add_(x)
         elif isinstance(m, UpsampleConv):
-            x = _conv_layer(x, m[1], int(m[0].scale_factor), dtype, rows)
+            x = _conv_layer(x, m[1], True, dtype, rows)
         else:
-            x = _conv_layer(x, m, 1, dtype, rows)
+            x = _conv_layer(x, m, False, dtype, rows)
     return torch.sigmoid(x[..., :h, :w].float())

@@ -20,6 +20,18 @@ def test_gram_is_float32_even_for_bf16_features():
         assert gram(f).dtype == torch.float32
 
 
+def test_gram_gradient_matches_the_plain_formula_in_both_layouts():
+    torch.manual_seed(0)
+    for layout in (torch.contiguous_format, torch.channels_last):
+        x = torch.randn(2, 5, 6, 7).contiguous(memory_format=layout).requires_grad_()
+        weights = torch.randn(2, 5, 5)
+        (gram(x) * weights).sum().backward()
+        ref = x.detach().clone().requires_grad_()
+        f = ref.reshape(2, 5, 42)
+        ((f @ f.transpose(1, 2) / (5 * 42)) * weights).sum().backward()
+        assert torch.allclose(x.grad, ref.grad, rtol=1e-5, atol=1e-6)
+
+
 def test_losses_vanish_for_equal_inputs_and_not_otherwise():
     a = {"relu2_2": torch.randn(2, 4, 6, 6)}
     b = {"relu2_2": a["relu2_2"] + 1.0}
