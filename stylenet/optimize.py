@@ -1,17 +1,27 @@
 """Optimization-based style transfer (Gatys et al. 2016).
 
-    python -m stylenet.optimize photo.jpg --style art.jpg [--preset johnson|gatys] [-o out.png]
+    python -m stylenet.optimize photo.jpg --style art.jpg [--preset johnson|gatys|seed] [-o out.png]
 
-Optimizes the pixels of one image (L-BFGS or Adam) against the same StyleObjective, loss network
-and loss functions that training uses. Slow (hundreds of VGG passes) but needs no training; the
-reference that a feed-forward model approximates. Presets:
+Optimizes the pixels of one image against the same StyleObjective, loss network and loss functions
+that training uses. Slow (hundreds of VGG passes) but needs no training; the reference that a
+feed-forward model approximates. Presets:
 
+- seed: the design document's Gatys experiment, exactly. The original Oxford VGG19 weights
+  (--vgg-weights original, offline) fed 0-255 RGB minus 128 per channel (convention mean128).
+  Per layer, content (1/(2MN)) sum (F-P)^2 and style (1/(4M^2N^2)) sum (G-A)^2 with unnormalised
+  Grams G = F F^T (N channels, M = H*W); each kind is its layer-weighted sum divided by its number
+  of layers (see seed_layer_weights for the conversion to our losses). Content conv4_2 + conv5_2
+  (0.5 each), style conv1_1 ... conv5_1 (0.2 each), alpha 1, beta 500, no tv; 3000 steps, long
+  side 450 (450x300 for a 3:2 photo), starting from 0.5 * noise + 0.5 * photo.
+- gatys: the same layers and weights in the paper's sums (content 1/2 sum (F-P)^2, no division by
+  the number of layers), converted per layer by paper_layer_weights: exact with --vgg-weights
+  original (Caffe convention), an approximation of the Caffe scale with torchvision's weights.
 - johnson: VGG16 as in training (configs/loss/johnson.yaml, configs/style/anime.yaml weights),
   starting from the photo.
-- gatys: the original design document: VGG19, content conv4_2 + conv5_2 (0.5 each), style
-  conv1_1 ... conv5_1 (0.2 each), content weight 1, style weight 500 in the paper's loss
-  convention (converted to ours per layer, see paper_layer_weights), 3000 steps, long side 450
-  (450x300 for a 3:2 photo), starting from the photo mixed with 50% noise.
+
+The optimizer is L-BFGS by default: SciPy's L-BFGS-B with every pixel boxed to [0, 1]. L-BFGS is
+what Gatys et al. used (one smooth, full-batch objective), and the box keeps every iterate a valid
+image instead of clamping afterwards. --optimizer adam (clamped after each step) is for comparison.
 """
 
 from __future__ import annotations
@@ -40,7 +50,9 @@ PRESETS: dict[str, dict] = {
         "content_weight": 1e5,
         "style_weight": 1e10,
         "tv_weight": 0.0,
-        "paper_scale": False,
+        "convert": None,
+        "vgg_weights": "imagenet",
+        "convention": None,  # the weights' own
         "steps": 500,
         "size": 256,
         "init": "photo",
@@ -52,7 +64,23 @@ PRESETS: dict[str, dict] = {
         "content_weight": 1.0,
         "style_weight": 500.0,
         "tv_weight": 0.0,
-        "paper_scale": True,
+        "convert": "paper",
+        "vgg_weights": "imagenet",
+        "convention": None,
+        "steps": 3000,
+        "size": 450,
+        "init": "mix",
+    },
+    "seed": {
+        "arch": "vgg19",
+        "content_layers": {"conv4_2": 0.5, "conv5_2": 0.5},
+        "style_layers": {f"conv{b}_1": 0.2 for b in range(1, 6)},
+        "content_weight": 1.0,
+        "style_weight": 500.0,
+        "tv_weight": 0.0,
+        "convert": "seed",
+        "vgg_weights": "original",
+        "convention": "mean128",
         "steps": 3000,
         "size": 450,
         "init": "mix",
@@ -60,8 +88,8 @@ PRESETS: dict[str, dict] = {
 }
 INITS = ("photo", "noise", "mix")
 OPTIMIZERS = ("lbfgs", "adam")
-# Caffe VGG (the papers') sees 0-255 inputs minus the mean; ours sees (x - mean) / std with x in
-# [0, 1]. Feature maps of the first layers scale by about 255 * std between the two conventions.
+# Caffe VGG (the papers') sees 0-255 inputs minus the mean; torchvision's VGG sees (x - mean) / std
+# with x in [0, 1]. Feature maps of the first layers scale by about 255 * std between the two.
 CAFFE_SCALE = 255.0 * sum(IMAGENET_STD) / 3
 
 
@@ -75,17 +103,41 @@ def paper_layer_weights(
 
     Ours: content = mean (F-P)^2 and style = mean (G/(N*M) - A/(N*M))^2 over N x N entries.
     Paper: content = 1/2 sum (F-P)^2 and style = sum (G-A)^2 / (4 N^2 M^2), with Caffe inputs.
-    So content * N*M/2 * s^2 and style * N^2/4 * s^4 (N channels, M = H*W, s = CAFFE_SCALE).
-    An approximation: torchvision's and Caffe's VGG weights are different trainings.
+    So content * N*M/2 * s^2 and style * N^2/4 * s^4 (N channels, M = H*W). Exact (s = 1) when
+    the loss net already sees 0-255 inputs (the original weights, Caffe or mean128 convention);
+    with torchvision's convention s = CAFFE_SCALE, an approximation: torchvision's and Caffe's
+    VGG weights are different trainings.
     """
     with torch.no_grad():
         feats = loss_net(image, dict.fromkeys([*content_layers, *style_layers]))
-    s = CAFFE_SCALE
+    s = CAFFE_SCALE if getattr(loss_net, "convention", "torchvision") == "torchvision" else 1.0
     content = {}
     for k, w in content_layers.items():
         _, n, h, m = feats[k].shape
         content[k] = w * n * h * m / 2 * s**2
     style = {k: w * feats[k].shape[1] ** 2 / 4 * s**4 for k, w in style_layers.items()}
+    return content, style
+
+
+def seed_layer_weights(
+    loss_net: LossNet,
+    image: torch.Tensor,
+    content_layers: dict[str, float],
+    style_layers: dict[str, float],
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Per-layer weights that turn our losses into the design document's objective exactly.
+
+    Design, per layer: content (1/(2MN)) sum (F-P)^2 and style (1/(4 M^2 N^2)) sum (G-A)^2 with
+    G = F F^T; each kind is its layer-weighted sum divided by its number of layers.
+    Ours (losses.py, batch 1): content sum (F-P)^2 / (N M) and, with Grams divided by N M, style
+    sum (G-A)^2 / (N^4 M^2). So content w * 1/2 / n_content and style w * N^2/4 / n_style
+    (N channels of that layer; M cancels). The style Gram A is taken per position and scaled to
+    the output's M, which is the design's A when the style image has as many pixels as the output.
+    """
+    with torch.no_grad():
+        feats = loss_net(image, list(style_layers))
+    content = {k: w * 0.5 / len(content_layers) for k, w in content_layers.items()}
+    style = {k: w * feats[k].shape[1] ** 2 / 4 / len(style_layers) for k, w in style_layers.items()}
     return content, style
 
 
@@ -203,6 +255,47 @@ def run(
     return x, history
 
 
+def preset_objective(
+    name: str,
+    photo: torch.Tensor,
+    style: torch.Tensor,
+    vgg_weights: str | None = None,
+    content_weight: float | None = None,
+    style_weight: float | None = None,
+    tv_weight: float | None = None,
+    normalize: bool = False,
+) -> StyleObjective:
+    """The objective of preset `name` for this photo (1,3,H,W) and style image; None = preset's.
+
+    With `normalize` the preset's layer weights are used as they are and the weights default to
+    1, 1. Raises VGGWeightsError when the loss network's weights cannot be had.
+    """
+    preset = PRESETS[name]
+    content_layers, style_layers = preset["content_layers"], preset["style_layers"]
+    loss_net = LossNet(
+        [*content_layers, *style_layers],
+        vgg_weights or preset["vgg_weights"],
+        preset["arch"],
+        preset["convention"],
+    ).to(photo.device)
+    cw, sw = (1.0, 1.0) if normalize else (preset["content_weight"], preset["style_weight"])
+    if preset["convert"] and not normalize:  # the preset's weights are the paper's: convert
+        convert = seed_layer_weights if preset["convert"] == "seed" else paper_layer_weights
+        content_layers, style_layers = convert(loss_net, photo, content_layers, style_layers)
+    return StyleObjective(
+        loss_net,
+        style,
+        list(content_layers),
+        list(style_layers),
+        cw if content_weight is None else content_weight,
+        sw if style_weight is None else style_weight,
+        preset["tv_weight"] if tv_weight is None else tv_weight,
+        content_layer_weights=content_layers,
+        style_layer_weights=style_layers,
+        normalize=normalize,
+    )
+
+
 def output_path(photo: Path, style: Path, output: Path | None) -> Path:
     """-o FILE, -o DIR/ (existing folder), or <photo>_<style>.png beside the photo."""
     name = f"{photo.stem}_{style.stem}.png"
@@ -219,19 +312,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--style", type=Path, required=True, help="style image (artwork)")
     p.add_argument("--preset", choices=sorted(PRESETS), default="johnson")
     p.add_argument("--optimizer", choices=OPTIMIZERS, default="lbfgs")
-    p.add_argument("--steps", type=int, help="iterations (preset: johnson 500, gatys 3000)")
+    p.add_argument("--steps", type=int, help="iterations (preset: johnson 500, gatys/seed 3000)")
     p.add_argument("--size", type=int, help="long side of photo and style image in pixels")
-    p.add_argument("--init", choices=INITS, help="start image (preset: johnson photo, gatys mix)")
+    p.add_argument("--init", choices=INITS, help="start image (preset: johnson photo, else mix)")
     p.add_argument("--content-weight", type=float)
     p.add_argument("--style-weight", type=float)
     p.add_argument("--tv-weight", type=float)
     p.add_argument(
         "--normalize",
         action="store_true",
-        help="divide each style layer's loss by its start value (weights then default to 1, 1)",
+        help="unit-free layer losses (see stylenet/objective.py); weights then default to 1, 1",
     )
     p.add_argument("--lr", type=float, help="step size (lbfgs 1, adam 0.02)")
-    p.add_argument("--vgg-weights", default="imagenet", help="imagenet | random | <state dict>")
+    p.add_argument(
+        "--vgg-weights",
+        help="imagenet | original | random | <state dict> (preset: seed original, else imagenet)",
+    )
     p.add_argument(
         "--preserve-color", nargs="?", const="luminance", choices=METHODS, help="keep photo colours"
     )
@@ -260,37 +356,24 @@ def main(argv: list[str] | None = None) -> int:
     try:
         photo = load_image(args.photo, max_side=size).unsqueeze(0).to(device)
         style = load_image(args.style, max_side=size).to(device)
-        content_layers, style_layers = preset["content_layers"], preset["style_layers"]
-        loss_net = LossNet([*content_layers, *style_layers], args.vgg_weights, preset["arch"])
-        loss_net.to(device)
+        objective = preset_objective(
+            args.preset,
+            photo,
+            style,
+            args.vgg_weights,
+            args.content_weight,
+            args.style_weight,
+            args.tv_weight,
+            args.normalize,
+        ).to(device)
     except (ImageError, VGGWeightsError) as e:
         print(f"error: {str(e).replace('loss.vgg_weights=', '--vgg-weights ')}", file=sys.stderr)
         return 2
-    paper = preset["paper_scale"] and not args.normalize
-    cw, sw = (1.0, 1.0) if args.normalize else (preset["content_weight"], preset["style_weight"])
-    cw = cw if args.content_weight is None else args.content_weight
-    sw = sw if args.style_weight is None else args.style_weight
-    tv = preset["tv_weight"] if args.tv_weight is None else args.tv_weight
-    if paper:  # the preset's weights are in the paper's convention: convert per layer
-        content_layers, style_layers = paper_layer_weights(
-            loss_net, photo, content_layers, style_layers
-        )
-    objective = StyleObjective(
-        loss_net,
-        style,
-        list(content_layers),
-        list(style_layers),
-        cw,
-        sw,
-        tv,
-        content_layer_weights=content_layers,
-        style_layer_weights=style_layers,
-        normalize=args.normalize,
-    ).to(device)
+    loss_net, vgg_weights = objective.loss_net, args.vgg_weights or preset["vgg_weights"]
     h, w = photo.shape[-2:]
     print(
         f"{args.preset}: {preset['arch']}, {args.optimizer}, {steps} steps, {w}x{h}, "
-        f"init {args.init or preset['init']}, vgg weights {args.vgg_weights}",
+        f"init {args.init or preset['init']}, vgg weights {vgg_weights} ({loss_net.convention})",
         file=sys.stderr,
     )
     start = time.perf_counter()

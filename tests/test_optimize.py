@@ -51,16 +51,18 @@ def test_gatys_preset_is_the_design_document():
     assert (p["content_weight"], p["style_weight"]) == (1.0, 500.0)
 
 
-def test_paper_layer_weights_reproduce_the_paper_formulas(images):
+@pytest.mark.parametrize("convention", ["torchvision", "caffe"])
+def test_paper_layer_weights_reproduce_the_paper_formulas(images, convention):
     photo, art = images
-    net = LossNet(["conv1_1", "conv2_1", "conv4_2"], weights="random", arch="vgg19")
+    net = LossNet(["conv1_1", "conv2_1", "conv4_2"], "random", "vgg19", convention)
     cl, sl = optimize.paper_layer_weights(
         net, photo, {"conv4_2": 0.5}, {"conv1_1": 0.2, "conv2_1": 0.2}
     )
     obj = StyleObjective(net, art, list(cl), list(sl), 1.0, 500.0, 0.0, cl, sl)
     y = optimize.initial_image(photo, "mix")
     parts = obj(y, obj.content_targets(photo))
-    s = optimize.CAFFE_SCALE  # paper: Caffe-scaled features, sums, unnormalised Grams
+    # paper: Caffe-scaled features, sums, unnormalised Grams; a 0-255 convention needs no scale
+    s = optimize.CAFFE_SCALE if convention == "torchvision" else 1.0
     f, p, a = net(y), net(photo), net(art[None])
     content = 0.5 * 0.5 * ((s * f["conv4_2"] - s * p["conv4_2"]) ** 2).sum()
     style = 0.0
