@@ -45,9 +45,19 @@ def sample_photos() -> list[Path]:
 
 
 def split_holdout(files: Sequence[Path], n_val: int) -> tuple[list[Path], list[Path]]:
-    """A fixed validation subset chosen by a hash of the file name (stable as folders grow)."""
+    """(train, val): a fixed validation subset chosen by a hash of the file name (stable as
+    folders grow).
+
+    Small folders keep most photos for training: at most n_val and at most a third of the files
+    (rounded down) are held out, but at least one whenever n_val >= 1 and there are two files or
+    more. So the 7 sample photos give 2 for validation (a third, not a quarter: the first photo
+    by hash is the Hubble deep field, useless alone for judging a style), 12 files at most 4.
+    n_val=0 or a single file holds nothing out (the data module then validates on training
+    photos).
+    """
+    n_val = min(n_val, max(1, len(files) // 3), len(files) - 1) if n_val > 0 else 0
     ranked = sorted(files, key=lambda p: zlib.crc32(p.name.encode()))
-    val = set(ranked[:n_val]) if len(files) > n_val else set()
+    val = set(ranked[:n_val])
     return [p for p in files if p not in val], [p for p in files if p in val]
 
 
@@ -177,8 +187,7 @@ class PhotoDataModule(pl.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         if not self.train_files:
-            n_val = 2 if self.source == "sample" else self.val_images
-            self.train_files, val_files = split_holdout(self.files(), n_val)
+            self.train_files, val_files = split_holdout(self.files(), self.val_images)
             # a few files: check them now so validation never trips over a bad one
             self.val_files = [p for p in val_files if _usable(p)]
             self.bad_val = [p for p in val_files if p not in self.val_files]

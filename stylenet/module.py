@@ -13,7 +13,7 @@ import pytorch_lightning as pl
 import torch
 from torchvision.utils import make_grid
 
-from stylenet.images import save_image
+from stylenet.images import save_image, to_pil
 from stylenet.loss_net import LossNet
 from stylenet.objective import StyleObjective
 from stylenet.transform_net import TransformNet
@@ -70,6 +70,7 @@ class StyleTransferModule(pl.LightningModule):
         )
         # first step whose loss was not finite (-1: none); kept on the device to avoid a sync
         self.register_buffer("first_bad_step", torch.tensor(-1), persistent=False)
+        self._grid_step = -1  # global step of the last validation grid saved
         self.strict_loading = False  # checkpoints hold no loss-network weights
         if channels_last:
             self.loss_net.to(memory_format=torch.channels_last)
@@ -123,16 +124,56 @@ class StyleTransferModule(pl.LightningModule):
         if batch_idx == 0 and self.global_rank == 0 and not self.trainer.sanity_checking:
             self._save_grid(batch, y)
 
+    def on_train_end(self) -> None:
+        self.final_grid()
+
+    def on_fit_end(self) -> None:
+        """A run resumed at its last step skips the training loop and on_train_end: grid here."""
+        self.final_grid()
+
+    @torch.no_grad()
+    def final_grid(self) -> None:
+        """The validation grid for the last step, unless this process saved one at that step.
+
+        Validation runs every val_check_interval steps, so without this a run whose max_steps is
+        not a multiple of it would end without a picture of its final weights. Only the grid (no
+        val/* metrics): Lightning's logging is closed in these hooks. Skipped when validation is
+        off (limit_val_batches=0) or there is no datamodule to take the photos from. A run resumed
+        at its end logs the grid again (to its new W&B run; same weights, same picture).
+        """
+        trainer = self.trainer
+        dm = trainer.datamodule
+        if self.global_rank != 0 or trainer.limit_val_batches == 0 or dm is None:
+            return
+        if self._grid_step == self.global_step:  # validation ran at the last step
+            return
+        was_training = self.net.training
+        self.net.eval()
+        try:
+            photos = next(iter(dm.val_dataloader())).to(self.device)
+            with trainer.precision_plugin.forward_context():
+                stylized = self._net_forward(photos)
+            self._save_grid(photos, stylized)
+        except Exception as e:  # a picture is not worth losing the export that follows fit()
+            log.warning("no final validation grid at step %d: %s", self.global_step, e)
+            return
+        finally:
+            self.net.train(was_training)
+        log.info("final validation grid: %s", self._grid_path())
+
+    def _grid_path(self) -> Path:
+        return Path(self.trainer.default_root_dir) / "val" / f"step_{self.global_step:07d}.png"
+
     def _save_grid(self, photos: torch.Tensor, stylized: torch.Tensor) -> None:
         """Photos above, stylized below: PNG in <run>/val/, and an image for W&B-like loggers."""
         grid = make_grid(torch.cat([photos, stylized.float()]).cpu(), nrow=len(photos), padding=4)
-        path = Path(self.trainer.default_root_dir) / "val" / f"step_{self.global_step:07d}.png"
-        save_image(grid, path)
+        save_image(grid, self._grid_path())
+        self._grid_step = self.global_step
         for logger in self.loggers:
             if hasattr(logger, "log_image"):
                 logger.log_image(
                     "val/stylized",
-                    [grid],
+                    [to_pil(grid)],  # wandb casts a float tensor to uint8 unscaled: all black
                     step=self.global_step,
                     caption=[f"step {self.global_step}"],
                 )
