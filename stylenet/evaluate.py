@@ -6,8 +6,8 @@ For each photo: the content, style and total loss of the model's single forward 
 objective along N steps of L-BFGS on that photo (Johnson et al. 2016, Fig. 5). Reports how many
 L-BFGS steps the forward pass is worth (the first step at which the optimization's mean total loss
 drops below the model's) and the time per image of both. The objective is the checkpoint's
-training objective with its fixed weights (loss network, layers, style image, content/style/tv
-weights); normalized training (loss.normalize) is evaluated on the same fixed objective.
+training objective (loss network, layers, style image, content/style/tv weights, normalization);
+`--vgg-weights original` judges any model with the original VGG19 (real ImageNet features, offline).
 """
 
 from __future__ import annotations
@@ -63,8 +63,6 @@ def evaluate(
     progress: bool = False,
 ) -> dict[str, Any]:
     """The report as a plain dict (see format_table); objective losses in the training's units."""
-    if objective.normalize:
-        raise ValueError("evaluate on a fixed-weight objective (normalize=False)")
     net = net.to(device).eval()
     objective = objective.to(device)
     rows = []
@@ -177,7 +175,9 @@ def objective_from_meta(
     if not style_path.is_file() and style is None:
         raise ImageError(f"{style_path}: style image of the checkpoint not found; pass --style")
     style_image = load_image(style_path, max_side=t.get("style_size", 256))
-    loss_net = LossNet(content_layers + style_layers, vgg_weights, t.get("arch", "vgg16"))
+    # the original weights exist for VGG19 only; every VGG16 layer name exists in VGG19 too
+    arch = "vgg19" if vgg_weights == "original" else t.get("arch", "vgg16")
+    loss_net = LossNet(content_layers + style_layers, vgg_weights, arch)
     return StyleObjective(
         loss_net,
         style_image,
@@ -187,6 +187,7 @@ def objective_from_meta(
         t.get("style_weight", preset["style_weight"]),
         t.get("tv_weight", preset["tv_weight"]),
         style_luminance_only=bool(t.get("style_luminance_only", False)),
+        normalize=bool(t.get("normalize", False)),
     )
 
 
@@ -197,7 +198,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--ckpt", required=True, help="model file (.ckpt, .safetensors, last.ckpt)")
     p.add_argument("--images", nargs="+", required=True, help="held-out photos or folders")
     p.add_argument("--steps", type=int, default=100, help="L-BFGS steps per photo (100)")
-    p.add_argument("--vgg-weights", default="imagenet", help="imagenet | random | <state dict>")
+    p.add_argument(
+        "--vgg-weights", default="imagenet", help="imagenet | original | random | <state dict>"
+    )
     p.add_argument("--style", type=Path, help="style image (default: the one the model recorded)")
     p.add_argument("--size", type=int, default=256, help="long side of the photos (256)")
     p.add_argument("--init", choices=INITS, default="noise", help="optimization start (noise)")

@@ -31,7 +31,6 @@ from stylenet.evaluate import evaluate, format_table, load_photos, table_rows
 from stylenet.images import ImageError, load_image
 from stylenet.loss_net import LossNet, VGGWeightsError, check_layers
 from stylenet.module import NonFiniteLossError, StyleTransferModule
-from stylenet.objective import StyleObjective
 from stylenet.precision import cpu_has_bf16
 
 log = logging.getLogger("stylenet")
@@ -121,6 +120,12 @@ def check_config(cfg: DictConfig) -> Path:
     return image
 
 
+def luminance_only(cfg: DictConfig) -> bool:
+    """loss.style_luminance_only when set (true/false), else the style's own choice."""
+    forced = cfg.loss.get("style_luminance_only")
+    return bool(cfg.style.get("luminance_only", False) if forced is None else forced)
+
+
 def resolve_speed(cfg: DictConfig) -> tuple[str, bool]:
     """(Lightning precision, compile?) for `trainer.precision=auto` and `compile=auto`.
 
@@ -188,22 +193,17 @@ def fit(cfg: DictConfig, run_dir: Path) -> Path:
         cfg.get("compile", "auto"),
     )
     normalize = bool(cfg.loss.get("normalize", False))
-    weights = (
-        cfg.loss.normalized_weights
-        if normalize
-        else (cfg.style.content_weight, cfg.style.style_weight)
-    )
     module = StyleTransferModule(
         style_image,
         loss_net,
         style_name=cfg.style.name,
         content_layers=list(cfg.loss.content_layers),
         style_layers=list(cfg.loss.style_layers),
-        content_weight=float(weights[0]),
-        style_weight=float(weights[1]),
+        content_weight=float(cfg.style.content_weight),
+        style_weight=float(cfg.style.style_weight),
         tv_weight=cfg.style.tv_weight,
         lr=cfg.lr,
-        style_luminance_only=bool(cfg.loss.get("style_luminance_only", False)),
+        style_luminance_only=luminance_only(cfg),
         normalize=normalize,
         compile=compile_,
         **cfg.model,
@@ -253,7 +253,6 @@ def fit(cfg: DictConfig, run_dir: Path) -> Path:
             "style_size": cfg.style.image_size,
             "style_luminance_only": module.objective.style_luminance_only,
             "normalize": normalize,
-            "normalized_weights": [float(w) for w in weights] if normalize else None,
         },
     }
     out = Path(cfg.export_dir) / f"{cfg.style.name}.ckpt"
@@ -295,18 +294,7 @@ def run_evaluation(
         photos = load_photos([str(resolve_path(e.images))], e.size)
     else:
         photos = load_photos(data.val_files or data.train_files[:2], e.size)
-    o = module.objective
-    objective = StyleObjective(  # the fixed-weight objective, also for normalized training
-        o.loss_net,
-        o.style_image,
-        o.content_layers,
-        o.style_layers,
-        cfg.style.content_weight,
-        cfg.style.style_weight,
-        cfg.style.tv_weight,
-        style_luminance_only=o.style_luminance_only,
-    )
-    report = evaluate(module.net, objective, photos, e.steps, device=module.device)
+    report = evaluate(module.net, module.objective, photos, e.steps, device=module.device)
     log.info("held-out evaluation:\n%s", format_table(report))
     cols, rows = table_rows(report)
     for logger in trainer.loggers:
