@@ -7,7 +7,14 @@ import pytest
 import torch
 from torchvision import models
 
-from stylenet.loss_net import LossNet, VGGWeightsError, check_layers, imagenet_cache_file
+from stylenet.loss_net import (
+    LossNet,
+    VGGWeightsError,
+    check_layers,
+    imagenet_cache_file,
+    layer_names,
+    original_weights_file,
+)
 
 LAYERS = ["relu1_2", "relu2_2", "relu3_3", "relu4_3"]
 
@@ -69,6 +76,7 @@ def test_offline_imagenet_names_the_cache_file_and_the_override(tmp_path, monkey
         LossNet(["relu2_2"], weights="imagenet")
     assert str(imagenet_cache_file("vgg16")) in str(e.value)
     assert "loss.vgg_weights=random" in str(e.value)
+    assert "loss=vgg19" in str(e.value)  # the offline remedy
 
 
 def test_state_dict_path(tmp_path: Path):
@@ -80,3 +88,36 @@ def test_state_dict_path(tmp_path: Path):
     assert torch.equal(net.features[0].weight, state["features.0.weight"])
     with pytest.raises(VGGWeightsError, match="no such file"):
         LossNet(["relu1_2"], weights=str(tmp_path / "missing.pth"))
+
+
+def test_original_weights_decode_by_hand():
+    """Index -> centroid lookup, bias as stored; the first conv takes RGB (Caffe's BGR reversed)."""
+    q_state = torch.load(original_weights_file(), map_location="cpu", weights_only=True)
+    net = LossNet(["relu4_1"], weights="original", arch="vgg19")
+    q, table = q_state["block3_conv2_W_q"], q_state["block3_conv2_W_table"]
+    conv = net.features[layer_names(net.features)["conv3_2"]]
+    assert conv.weight[5, 7, 1, 2].item() == table[int(q[5, 7, 1, 2])].item()
+    assert torch.equal(conv.bias, q_state["block3_conv2_b"])
+    q1, t1 = q_state["block1_conv1_W_q"], q_state["block1_conv1_W_table"]
+    first = net.features[0]
+    for rgb, bgr in ((0, 2), (1, 1), (2, 0)):
+        assert first.weight[3, rgb, 0, 1].item() == t1[int(q1[3, bgr, 0, 1])].item()
+
+
+def test_original_weights_use_the_caffe_convention_on_a_known_pixel():
+    """One pixel (R, G, B) = (1, 0.5, 0): conv1_1 sees BGR 0-255 minus the Caffe mean pixel."""
+    q_state = torch.load(original_weights_file(), map_location="cpu", weights_only=True)
+    w = q_state["block1_conv1_W_table"][q_state["block1_conv1_W_q"].long()]  # (64, 3, 3, 3) BGR
+    b = q_state["block1_conv1_b"]
+    net = LossNet(["conv1_1"], weights="original", arch="vgg19")
+    assert net.convention == "caffe"
+    x = torch.tensor([1.0, 0.5, 0.0]).view(1, 3, 1, 1)
+    bgr = torch.tensor([0.0 - 103.939, 127.5 - 116.779, 255.0 - 123.68])
+    expected = (w[:, :, 1, 1] * bgr).sum(1) + b  # a 1x1 image: only the kernel centre sees it
+    got = net(x)["conv1_1"].flatten()
+    assert torch.allclose(got, expected, rtol=1e-5, atol=1e-3)
+
+
+def test_original_weights_are_vgg19_only():
+    with pytest.raises(VGGWeightsError, match="loss=vgg19"):
+        LossNet(["relu2_2"], weights="original", arch="vgg16")
