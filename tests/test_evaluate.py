@@ -159,7 +159,6 @@ def test_training_runs_the_evaluation_and_logs_it(tmp_path, photos):
     losses = [float(r["train/loss"]) for r in rows if r.get("train/loss")]
     assert sum(losses[-3:]) < 0.8 * sum(losses[:3]), losses  # normalized training learns
     meta = torch.load(tmp_path / "anime.ckpt", weights_only=True)["training"]
-    assert meta["normalize"] is True and meta["normalized_weights"] == [1.0, 1.0]
+    assert meta["normalize"] is True
     last = torch.load(tmp_path / "run/checkpoints/last.ckpt", weights_only=False)
-    assert (last["state_dict"]["objective.style_norm"] > 0).all()  # kept for a resume
     assert not any("loss_net" in k for k in last["state_dict"])
