@@ -188,6 +188,7 @@ def objective_from_meta(
         t.get("tv_weight", preset["tv_weight"]),
         style_luminance_only=bool(t.get("style_luminance_only", False)),
         normalize=bool(t.get("normalize", False)),
+        color_weight=float(t.get("color_weight", 0.0)),
     )
 
 

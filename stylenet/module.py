@@ -51,6 +51,7 @@ class StyleTransferModule(pl.LightningModule):
         channels_last: bool = True,
         style_luminance_only: bool = False,
         normalize: bool = False,
+        color_weight: float = 0.0,
         compile: bool = False,
     ):
         super().__init__()
@@ -67,6 +68,7 @@ class StyleTransferModule(pl.LightningModule):
             tv_weight,
             style_luminance_only=style_luminance_only,
             normalize=normalize,
+            color_weight=color_weight,
         )
         # first step whose loss was not finite (-1: none); kept on the device to avoid a sync
         self.register_buffer("first_bad_step", torch.tensor(-1), persistent=False)

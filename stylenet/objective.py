@@ -1,7 +1,8 @@
 """The style-transfer objective that training, `stylenet.optimize` and `stylenet.evaluate` share.
 
-loss = content_weight * content + style_weight * style + tv_weight * tv, with the pure functions of
-stylenet/losses.py on features of one LossNet. Two options change what "style" means:
+loss = content_weight * content + style_weight * style + tv_weight * tv + color_weight * color,
+with the pure functions of stylenet/losses.py on features of one LossNet (colour: the photo's
+coarse U and V, see losses.color_loss). Two options change what "style" means:
 
 - style_luminance_only: the style Grams are taken on the luminance (a grey image) of both the
   style image and the output, so the style loss is colour-blind and the content loss keeps the
@@ -22,7 +23,9 @@ from torch import nn
 
 from stylenet.color import luminance
 from stylenet.loss_net import LossNet
-from stylenet.losses import content_loss, gram, style_loss, tv_loss
+from stylenet.losses import color_loss, content_loss, gram, style_loss, tv_loss
+
+PHOTO = "photo"  # key of the photos in content_targets' dict
 
 
 class StyleObjective(nn.Module):
@@ -45,8 +48,10 @@ class StyleObjective(nn.Module):
         style_layer_weights: Mapping[str, float] | None = None,
         style_luminance_only: bool = False,
         normalize: bool = False,
+        color_weight: float = 0.0,
     ):
         super().__init__()
+        self.color_weight = color_weight
         self.loss_net = loss_net
         self.content_layers, self.style_layers = list(content_layers), list(style_layers)
         self.content_weight, self.style_weight, self.tv_weight = (
@@ -75,7 +80,8 @@ class StyleObjective(nn.Module):
 
     @torch.no_grad()
     def content_targets(self, photos: torch.Tensor) -> dict[str, torch.Tensor]:
-        return self.loss_net(photos, self.content_layers)
+        """Content features of the photos (and the photos themselves, under PHOTO, for colour)."""
+        return {**self.loss_net(photos, self.content_layers), PHOTO: photos}
 
     def features(self, y: torch.Tensor) -> tuple[dict, dict]:
         """(content features, style features) of the output y."""
@@ -94,13 +100,15 @@ class StyleObjective(nn.Module):
             self.compute_style_targets()
         c_feats, s_feats = self.features(y)
         # each layer's loss once; the raw and the normalized totals only weight them differently
-        c_layer = {k: content_loss({k: c_feats[k]}, {k: targets[k]}) for k in targets}
+        c_layer = {k: content_loss({k: c_feats[k]}, {k: targets[k]}) for k in self.content_layers}
         s_layer = {k: style_loss({k: s_feats[k]}, {k: g}) for k, g in self.style_grams.items()}
         parts = {
             "content_loss": weighted_sum(c_layer, self.content_layer_weights),
             "style_loss": weighted_sum(s_layer, self.style_layer_weights),
             "tv_loss": tv_loss(y),
         }
+        if self.color_weight:
+            parts["color_loss"] = color_loss(y, targets[PHOTO])
         content, style = parts["content_loss"], parts["style_loss"]
         if self.normalize:
             content = weighted_sum(c_layer, self._content_norm_weights(targets))
@@ -112,6 +120,8 @@ class StyleObjective(nn.Module):
             + self.style_weight * style
             + self.tv_weight * parts["tv_loss"]
         )
+        if self.color_weight:
+            parts["loss"] = parts["loss"] + self.color_weight * parts["color_loss"]
         return parts
 
     def _content_norm_weights(self, targets: Mapping[str, torch.Tensor]) -> dict:

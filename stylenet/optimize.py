@@ -47,9 +47,10 @@ PRESETS: dict[str, dict] = {
         "arch": "vgg16",
         "content_layers": {"relu2_2": 1.0},
         "style_layers": {"relu1_2": 1.0, "relu2_2": 1.0, "relu3_3": 1.0, "relu4_3": 1.0},
-        "content_weight": 1e5,
-        "style_weight": 1e10,
+        "content_weight": 1.0,  # relative errors, as configs/style/*.yaml (normalize)
+        "style_weight": 5.0,
         "tv_weight": 0.0,
+        "normalize": True,
         "convert": None,
         "vgg_weights": "imagenet",
         "convention": None,  # the weights' own
@@ -64,6 +65,7 @@ PRESETS: dict[str, dict] = {
         "content_weight": 1.0,
         "style_weight": 500.0,
         "tv_weight": 0.0,
+        "normalize": False,
         "convert": "paper",
         "vgg_weights": "imagenet",
         "convention": None,
@@ -78,6 +80,7 @@ PRESETS: dict[str, dict] = {
         "content_weight": 1.0,
         "style_weight": 500.0,
         "tv_weight": 0.0,
+        "normalize": False,
         "convert": "seed",
         "vgg_weights": "original",
         "convention": "mean128",
@@ -278,7 +281,10 @@ def preset_objective(
         preset["arch"],
         preset["convention"],
     ).to(photo.device)
-    cw, sw = (1.0, 1.0) if normalize else (preset["content_weight"], preset["style_weight"])
+    cw, sw = preset["content_weight"], preset["style_weight"]
+    if normalize and not preset["normalize"]:  # the preset's weights are for raw losses
+        cw, sw = 1.0, 1.0
+    normalize = normalize or preset["normalize"]
     if preset["convert"] and not normalize:  # the preset's weights are the paper's: convert
         convert = seed_layer_weights if preset["convert"] == "seed" else paper_layer_weights
         content_layers, style_layers = convert(loss_net, photo, content_layers, style_layers)

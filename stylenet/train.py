@@ -87,8 +87,8 @@ def resolve_path(p: str) -> Path:
 def check_config(cfg: DictConfig) -> Path:
     """Validate what can be validated without building anything; return the style image path."""
     s = cfg.style
-    for key in ("content_weight", "style_weight", "tv_weight"):
-        v = s.get(key)
+    for key in ("content_weight", "style_weight", "tv_weight", "color_weight"):
+        v = s.get(key, 0.0)
         if not isinstance(v, (int, float)) or v < 0 or not math.isfinite(v):
             shown = f"{v:g}" if isinstance(v, (int, float)) else repr(v)
             raise ConfigError(f"style.{key}={shown} must be a finite number >= 0")
@@ -205,6 +205,7 @@ def fit(cfg: DictConfig, run_dir: Path) -> Path:
         lr=cfg.lr,
         style_luminance_only=luminance_only(cfg),
         normalize=normalize,
+        color_weight=float(cfg.style.get("color_weight", 0.0)),
         compile=compile_,
         **cfg.model,
     )
@@ -253,6 +254,7 @@ def fit(cfg: DictConfig, run_dir: Path) -> Path:
             "style_size": cfg.style.image_size,
             "style_luminance_only": module.objective.style_luminance_only,
             "normalize": normalize,
+            "color_weight": module.objective.color_weight,
         },
     }
     out = Path(cfg.export_dir) / f"{cfg.style.name}.ckpt"
