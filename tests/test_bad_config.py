@@ -21,7 +21,8 @@ def composed(*overrides: str):
 @pytest.mark.parametrize(
     "overrides, words",
     [
-        (["style=wave"], "style image"),  # artwork not shipped
+        (["style=wave", "style.image=data/styles/missing.jpg"], "style image"),
+        (["style.color_weight=-1"], "style.color_weight=-1 must be"),
         (["style.image=/no/such/art.jpg"], "not found"),
         (["style=custom"], "has no image"),
         (["loss.style_layers=[relu1_2,relu9_9]"], "unknown vgg16 layer(s) ['relu9_9']"),

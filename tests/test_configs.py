@@ -23,9 +23,21 @@ def test_every_option_composes(group, option):
         assert key in cfg.style
     for key in ("root", "image_size", "batch_size", "num_workers"):
         assert key in cfg.data
-    assert cfg.loss.vgg_weights == "imagenet" and "max_steps" in cfg.trainer
+    expected = "original" if (group, option) == ("loss", "vgg19") else "imagenet"
+    assert cfg.loss.vgg_weights == expected and "max_steps" in cfg.trainer
 
 
 def test_all_groups_are_covered():
     assert {"style", "data", "model", "loss", "trainer", "logger", "experiment"} <= set(GROUPS)
-    assert {"anime", "wave", "starry_night", "scream"} <= {o for g, o in CHOICES if g == "style"}
+    shipped = {"anime", "wave", "starry_night", "scream", "kandinsky", "shipwreck"}
+    assert shipped <= {o for g, o in CHOICES if g == "style"}
+
+
+@pytest.mark.parametrize(
+    "style", ["anime", "wave", "starry_night", "scream", "kandinsky", "shipwreck"]
+)
+def test_shipped_styles_have_their_image(style):
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        cfg = compose("train", overrides=[f"style={style}"])
+    assert (CONFIGS.parent / cfg.style.image).is_file()
+    assert cfg.loss.normalize  # the style weights are relative errors
