@@ -30,11 +30,11 @@ ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINT_DIR = ROOT / "checkpoints"
 PHOTO_DIR = ROOT / "data" / "photos"
 SHARED_PHOTOS = ROOT.parent / "shared" / "images" / "content"
-SHARED_NAMES = (  # a portrait, people and dogs, a landscape, a still life
+SHARED_NAMES = (  # a portrait, dogs, a landscape, people: none is in scikit-image's sample set
     "kodak_kodim04_portrait.png",
     "lomiri_friends_dogs.jpg",
     "kodak_kodim21_lighthouse.png",
-    "skimage_coffee.png",
+    "kodak_kodim14_rafting.png",
 )
 OUTPUT = ROOT / "docs" / "gallery.jpg"
 STYLE_ORDER = ("anime", "starry_night", "wave", "scream", "kandinsky", "shipwreck")
@@ -45,9 +45,9 @@ MIN_QUALITY = 20
 
 
 def default_photos() -> list[Path]:
-    """data/photos/*, then those of SHARED_NAMES that exist."""
-    photos = find_images(PHOTO_DIR) if PHOTO_DIR.is_dir() else []
-    return photos + [SHARED_PHOTOS / n for n in SHARED_NAMES if (SHARED_PHOTOS / n).is_file()]
+    """SHARED_NAMES that exist (photos the sample training never saw), else data/photos/*."""
+    shared = [SHARED_PHOTOS / n for n in SHARED_NAMES if (SHARED_PHOTOS / n).is_file()]
+    return shared or (find_images(PHOTO_DIR) if PHOTO_DIR.is_dir() else [])
 
 
 def style_key(path: Path) -> tuple[int, str]:
