@@ -1,5 +1,6 @@
 """Losses checked by hand on tiny tensors."""
 
+import pytest
 import torch
 
 from stylenet.losses import content_loss, gram, style_loss, tv_loss
@@ -47,3 +48,19 @@ def test_total_variation_by_hand():
     assert tv_loss(torch.full((1, 3, 5, 7), 0.3)) == 0
     ramp = torch.arange(4.0).view(1, 1, 1, 4).expand(1, 1, 3, 4)  # +1 per column, none per row
     assert torch.isclose(tv_loss(ramp), torch.tensor(1.0))
+
+
+def test_color_loss_sees_coarse_colour_only():
+    from stylenet.color import rgb_to_yuv, yuv_to_rgb
+    from stylenet.losses import color_loss
+
+    torch.manual_seed(0)
+    photo = torch.rand(2, 3, 32, 32) * 0.5 + 0.25
+    assert color_loss(photo, photo).item() == 0.0
+    brighter = photo + 0.1  # the same shift on R, G and B: luminance only
+    assert color_loss(brighter, photo).item() < 1e-10
+    yuv = rgb_to_yuv(photo)
+    yuv[:, 1] += 0.05  # a drift of U, as a green or blue cast
+    assert color_loss(yuv_to_rgb(yuv), photo).item() == pytest.approx(0.05**2 / 2, rel=1e-3)
+    noise = torch.randn(2, 3, 32, 32).sign() * 0.1  # +-0.1 per pixel: averaged away in 4x4 blocks
+    assert color_loss(photo + noise, photo).item() < color_loss(yuv_to_rgb(yuv), photo).item()
