@@ -1,5 +1,6 @@
 """The benchmark command runs and reports what the README promises (numbers are not judged here,
-except memory, which does not depend on load: a 3840x2160 photo stylizes within 2.5 GB)."""
+except memory, which does not depend on load: a 3840x2160 photo stylizes within 2.5 GB where
+bf16 is native, 3.5 GB in float32, whose full-size 32-channel activations take 1 GB each)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from stylenet.precision import cpu_has_bf16
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,4 +29,5 @@ def test_bench_quick_json():
     assert r["train_images_per_s"] > 0 and r["train_speedup"] > 0
     assert set(r["infer_ms"]) == set(r["infer_speedup"]) == {"64x64", "128x96"}
     assert all(v > 0 for v in r["infer_ms"].values())
-    assert 0 < r["peak_rss_mb_3840x2160"] <= 2500
+    limit = 2500 if cpu_has_bf16() else 3500
+    assert 0 < r["peak_rss_mb_3840x2160"] <= limit
