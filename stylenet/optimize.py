@@ -16,8 +16,8 @@ feed-forward model approximates. Presets:
 - gatys: the same layers and weights in the paper's sums (content 1/2 sum (F-P)^2, no division by
   the number of layers), converted per layer by paper_layer_weights: exact with --vgg-weights
   original (Caffe convention), an approximation of the Caffe scale with torchvision's weights.
-- johnson: VGG16 as in training (configs/loss/johnson.yaml, configs/style/anime.yaml weights),
-  starting from the photo.
+- johnson: VGG16 as in training (configs/loss/johnson.yaml, the weights of the paintings
+  in configs/style/), starting from the photo.
 
 The optimizer is L-BFGS by default: SciPy's L-BFGS-B with every pixel boxed to [0, 1]. L-BFGS is
 what Gatys et al. used (one smooth, full-batch objective), and the box keeps every iterate a valid

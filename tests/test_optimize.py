@@ -32,7 +32,7 @@ def vgg16():
 
 def test_johnson_preset_is_the_training_configuration():
     loss = yaml.safe_load((ROOT / "configs/loss/johnson.yaml").read_text())
-    style = yaml.safe_load((ROOT / "configs/style/anime.yaml").read_text())
+    style = yaml.safe_load((ROOT / "configs/style/starry_night.yaml").read_text())
     p = optimize.PRESETS["johnson"]
     assert p["arch"] == loss["arch"]
     assert list(p["content_layers"]) == loss["content_layers"]
