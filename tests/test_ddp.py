@@ -19,6 +19,8 @@ def test_ddp_two_cpu_processes(tmp_path):
     cmd = [
         sys.executable,
         str(ROOT / "train.py"),
+        "style=starry_night",
+        "lr=0.01",
         "trainer=ddp",
         "trainer.accelerator=cpu",
         "trainer.devices=2",
@@ -38,7 +40,10 @@ def test_ddp_two_cpu_processes(tmp_path):
     res = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
     assert "GLOBAL_RANK: 1" in res.stderr + res.stdout
-    assert sorted(p.name for p in export.iterdir()) == ["anime.ckpt", "anime.safetensors"]
+    assert sorted(p.name for p in export.iterdir()) == [
+        "starry_night.ckpt",
+        "starry_night.safetensors",
+    ]
     assert (run / "checkpoints" / "last.ckpt").is_file()
     assert "exported" in (run / "train.log").read_text()
     assert "exported" not in (run / "train_ddp_process_1.log").read_text()
