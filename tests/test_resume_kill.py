@@ -14,7 +14,7 @@ from stylenet.checkpoint import load_model
 from stylenet.checkpoint_io import SafeCheckpointIO
 
 STEPS = 16
-ARGS = [f"trainer.max_steps={STEPS}", "checkpoint_every=2"]
+ARGS = [f"trainer.max_steps={STEPS}", "checkpoint_every=2", "style=starry_night", "lr=0.01"]
 
 
 def wait_for_checkpoint(run: Path, proc, min_step: int = 2, timeout: float = 240) -> None:
@@ -38,7 +38,7 @@ def reference(tmp_path_factory):
     run = tmp_path_factory.mktemp("reference")
     r = trainrun.train(run, *ARGS)
     assert r.returncode == 0, r.stderr[-3000:]
-    return trainrun.losses(run), load_model(run / "export" / "anime.safetensors")[0]
+    return trainrun.losses(run), load_model(run / "export" / "starry_night.safetensors")[0]
 
 
 def assert_continues_like_reference(reference, resumed: Path, from_step: int) -> None:
@@ -47,7 +47,7 @@ def assert_continues_like_reference(reference, resumed: Path, from_step: int) ->
     assert min(losses) == from_step and max(losses) == STEPS - 1  # picks up at the saved step
     for step, loss in losses.items():
         assert loss == ref_losses[step], (step, loss, ref_losses[step])
-    net = load_model(resumed / "export" / "anime.safetensors")[0]
+    net = load_model(resumed / "export" / "starry_night.safetensors")[0]
     for (k, a), b in zip(ref_net.state_dict().items(), net.state_dict().values(), strict=True):
         assert torch.equal(a, b), k
     assert ref_losses[STEPS - 1] < 0.7 * ref_losses[0]  # and it was learning
