@@ -120,8 +120,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--photos",
         nargs="+",
         type=Path,
-        help=f"photo files, one row each (default: {PHOTO_DIR}/* and, where present, "
-        f"{', '.join(SHARED_NAMES)} from {SHARED_PHOTOS})",
+        help=f"photo files, one row each (default: {', '.join(SHARED_NAMES)} from "
+        f"{SHARED_PHOTOS} where present, else {PHOTO_DIR}/*)",
     )
     p.add_argument(
         "--ckpt",

@@ -73,21 +73,13 @@ PRESETS: dict[str, dict] = {
         "size": 450,
         "init": "mix",
     },
-    "seed": {
-        "arch": "vgg19",
-        "content_layers": {"conv4_2": 0.5, "conv5_2": 0.5},
-        "style_layers": {f"conv{b}_1": 0.2 for b in range(1, 6)},
-        "content_weight": 1.0,
-        "style_weight": 500.0,
-        "tv_weight": 0.0,
-        "normalize": False,
-        "convert": "seed",
-        "vgg_weights": "original",
-        "convention": "mean128",
-        "steps": 3000,
-        "size": 450,
-        "init": "mix",
-    },
+}
+# the gatys preset in the design document's own formulas and network (see seed_layer_weights)
+PRESETS["seed"] = {
+    **PRESETS["gatys"],
+    "convert": "seed",
+    "vgg_weights": "original",
+    "convention": "mean128",
 }
 INITS = ("photo", "noise", "mix")
 OPTIMIZERS = ("lbfgs", "adam")
@@ -270,8 +262,9 @@ def preset_objective(
 ) -> StyleObjective:
     """The objective of preset `name` for this photo (1,3,H,W) and style image; None = preset's.
 
-    With `normalize` the preset's layer weights are used as they are and the weights default to
-    1, 1. Raises VGGWeightsError when the loss network's weights cannot be had.
+    With `normalize` the preset's layer weights are used as they are, and the weights of a
+    raw-loss preset (gatys, seed) default to 1, 1. Raises VGGWeightsError when the loss
+    network's weights cannot be had.
     """
     preset = PRESETS[name]
     content_layers, style_layers = preset["content_layers"], preset["style_layers"]
