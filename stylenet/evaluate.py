@@ -189,6 +189,7 @@ def objective_from_meta(
         style_luminance_only=bool(t.get("style_luminance_only", False)),
         normalize=bool(t.get("normalize", False)),
         color_weight=float(t.get("color_weight", 0.0)),
+        cartoon_weight=float(t.get("cartoon_weight", 0.0)),
     )
 
 

@@ -52,6 +52,7 @@ class StyleTransferModule(pl.LightningModule):
         style_luminance_only: bool = False,
         normalize: bool = False,
         color_weight: float = 0.0,
+        cartoon_weight: float = 0.0,
         compile: bool = False,
     ):
         super().__init__()
@@ -69,6 +70,7 @@ class StyleTransferModule(pl.LightningModule):
             style_luminance_only=style_luminance_only,
             normalize=normalize,
             color_weight=color_weight,
+            cartoon_weight=cartoon_weight,
         )
         # first step whose loss was not finite (-1: none); kept on the device to avoid a sync
         self.register_buffer("first_bad_step", torch.tensor(-1), persistent=False)

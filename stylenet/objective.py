@@ -1,8 +1,11 @@
 """The style-transfer objective that training, `stylenet.optimize` and `stylenet.evaluate` share.
 
-loss = content_weight * content + style_weight * style + tv_weight * tv + color_weight * color,
+loss = content_weight * content + style_weight * style + tv_weight * tv + color_weight * color
+       + cartoon_weight * cartoon,
 with the pure functions of stylenet/losses.py on features of one LossNet (colour: the photo's
-coarse U and V, see losses.color_loss). Two options change what "style" means:
+coarse U and V, see losses.color_loss; cartoon: the mean squared pixel difference to the photo's
+cel-shaded version, stylenet/cartoon.py, which gives flat regions and dark outlines a target that
+Gram statistics cannot). Two options change what "style" means:
 
 - style_luminance_only: the style Grams are taken on the luminance (a grey image) of both the
   style image and the output, so the style loss is colour-blind and the content loss keeps the
@@ -19,13 +22,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from stylenet.cartoon import cartoon
 from stylenet.color import luminance
 from stylenet.loss_net import LossNet
 from stylenet.losses import color_loss, content_loss, gram, style_loss, tv_loss
 
 PHOTO = "photo"  # key of the photos in content_targets' dict
+CARTOON = "cartoon"  # key of their cel-shaded versions (when cartoon_weight is on)
 
 
 class StyleObjective(nn.Module):
@@ -49,9 +55,10 @@ class StyleObjective(nn.Module):
         style_luminance_only: bool = False,
         normalize: bool = False,
         color_weight: float = 0.0,
+        cartoon_weight: float = 0.0,
     ):
         super().__init__()
-        self.color_weight = color_weight
+        self.color_weight, self.cartoon_weight = color_weight, cartoon_weight
         self.loss_net = loss_net
         self.content_layers, self.style_layers = list(content_layers), list(style_layers)
         self.content_weight, self.style_weight, self.tv_weight = (
@@ -80,8 +87,12 @@ class StyleObjective(nn.Module):
 
     @torch.no_grad()
     def content_targets(self, photos: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Content features of the photos (and the photos themselves, under PHOTO, for colour)."""
-        return {**self.loss_net(photos, self.content_layers), PHOTO: photos}
+        """Content features of the photos, the photos themselves (PHOTO, for colour) and, when
+        cartoon_weight is on, their cel-shaded versions (CARTOON)."""
+        targets = {**self.loss_net(photos, self.content_layers), PHOTO: photos}
+        if self.cartoon_weight:
+            targets[CARTOON] = cartoon(photos)
+        return targets
 
     def features(self, y: torch.Tensor) -> tuple[dict, dict]:
         """(content features, style features) of the output y."""
@@ -109,6 +120,8 @@ class StyleObjective(nn.Module):
         }
         if self.color_weight:
             parts["color_loss"] = color_loss(y, targets[PHOTO])
+        if self.cartoon_weight:
+            parts["cartoon_loss"] = F.mse_loss(y.float(), targets[CARTOON].float())
         content, style = parts["content_loss"], parts["style_loss"]
         if self.normalize:
             content = weighted_sum(c_layer, self._content_norm_weights(targets))
@@ -122,6 +135,8 @@ class StyleObjective(nn.Module):
         )
         if self.color_weight:
             parts["loss"] = parts["loss"] + self.color_weight * parts["color_loss"]
+        if self.cartoon_weight:
+            parts["loss"] = parts["loss"] + self.cartoon_weight * parts["cartoon_loss"]
         return parts
 
     def _content_norm_weights(self, targets: Mapping[str, torch.Tensor]) -> dict:

@@ -87,7 +87,7 @@ def resolve_path(p: str) -> Path:
 def check_config(cfg: DictConfig) -> Path:
     """Validate what can be validated without building anything; return the style image path."""
     s = cfg.style
-    for key in ("content_weight", "style_weight", "tv_weight", "color_weight"):
+    for key in ("content_weight", "style_weight", "tv_weight", "color_weight", "cartoon_weight"):
         v = s.get(key, 0.0)
         if not isinstance(v, (int, float)) or v < 0 or not math.isfinite(v):
             shown = f"{v:g}" if isinstance(v, (int, float)) else repr(v)
@@ -206,6 +206,7 @@ def fit(cfg: DictConfig, run_dir: Path) -> Path:
         style_luminance_only=luminance_only(cfg),
         normalize=normalize,
         color_weight=float(cfg.style.get("color_weight", 0.0)),
+        cartoon_weight=float(cfg.style.get("cartoon_weight", 0.0)),
         compile=compile_,
         **cfg.model,
     )
@@ -255,6 +256,7 @@ def fit(cfg: DictConfig, run_dir: Path) -> Path:
             "style_luminance_only": module.objective.style_luminance_only,
             "normalize": normalize,
             "color_weight": module.objective.color_weight,
+            "cartoon_weight": module.objective.cartoon_weight,
         },
     }
     out = Path(cfg.export_dir) / f"{cfg.style.name}.ckpt"
