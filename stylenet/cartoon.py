@@ -1,9 +1,9 @@
 """A cel look without training: edge-preserving smoothing, soft luminance quantization, dark edges.
 
-The recipe of Winnemöller, Olsen and Gooch, "Real-time video abstraction" (SIGGRAPH 2006), with a
-guided filter (He et al. 2010) in place of the bilateral filter because box filters are cheap on
-any device. `anime`'s training objective uses it as a target (loss.cartoon_weight, see
-stylenet/objective.py); it also runs as a filter of its own. Images are float RGB in [0, 1],
+The recipe of Winnemöller, Olsen and Gooch, "Real-time video abstraction" (SIGGRAPH 2006), with
+its separable approximation of the bilateral filter. `anime`'s training objective uses it as a
+target (style.cartoon_weight, see stylenet/objective.py); `python -m stylenet.filters --filter
+cartoon` runs it alone. Images are float RGB in [0, 1],
 shape (B, 3, H, W); every step is a fixed filter, so the result is the same on CPU and GPU.
 """
 
@@ -17,25 +17,20 @@ import torch.nn.functional as F
 from stylenet.color import rgb_to_yuv, yuv_to_rgb
 
 
-def box(x: torch.Tensor, r: int) -> torch.Tensor:
-    """Mean over a (2r+1)^2 window, edges reflected."""
-    return F.avg_pool2d(F.pad(x, (r, r, r, r), mode="replicate"), 2 * r + 1, stride=1)
-
-
 def bilateral(x: torch.Tensor, r: int, sigma_space: float, sigma_color: float) -> torch.Tensor:
-    """Bilateral filter over a (2r+1)^2 window: averages neighbours of similar colour only."""
-    pad = F.pad(x, (r, r, r, r), mode="replicate")
-    h, w = x.shape[-2:]
-    total = torch.zeros_like(x)
-    norm = torch.zeros_like(x[:, :1])
-    for dy in range(-r, r + 1):
-        for dx in range(-r, r + 1):
-            n = pad[..., r + dy : r + dy + h, r + dx : r + dx + w]
+    """Separable bilateral filter (a row pass, then a column pass, each over 2r+1 pixels): averages
+    neighbours of similar colour only, at 2(2r+1) instead of (2r+1)^2 shifted copies."""
+    for dim in (-1, -2):
+        pad = F.pad(x, (r, r, 0, 0) if dim == -1 else (0, 0, r, r), mode="replicate")
+        total, norm = torch.zeros_like(x), torch.zeros_like(x[:, :1])
+        for d in range(-r, r + 1):
+            n = pad.narrow(dim, r + d, x.shape[dim])
             d2 = (n - x).square().sum(1, keepdim=True)
-            wgt = torch.exp(-d2 / (2 * sigma_color**2) - (dx * dx + dy * dy) / (2 * sigma_space**2))
-            total += wgt * n
-            norm += wgt
-    return total / norm
+            w = torch.exp(-d2 / (2 * sigma_color**2) - d * d / (2 * sigma_space**2))
+            total += w * n
+            norm += w
+        x = total / norm
+    return x
 
 
 def gaussian(x: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -72,13 +67,15 @@ def cartoon(
     line_sigma: float = 1.0,
     line_strength: float = 1.0,
 ) -> torch.Tensor:
-    """Cel-shaded image: `smooth` guided-filter passes (radius, eps), luminance in `levels` soft
-    steps with the photo's smoothed colour, and dark DoG lines (line_sigma: their width;
-    line_strength 0 turns them off)."""
+    """Cel-shaded image: `smooth` (at least 1) bilateral passes (radius, sigma_color), luminance
+    in `levels` soft steps with the smoothed colour, and dark DoG lines from the first pass
+    (line_sigma: their width; line_strength 0 turns them off)."""
     x = img.float()
-    lines = edges(rgb_to_yuv(bilateral(x, radius, radius, sigma_color))[:, :1], line_sigma)
-    for _ in range(smooth):
+    lines = None
+    for _ in range(max(smooth, 1)):
         x = bilateral(x, radius, radius, sigma_color)
+        if lines is None:  # lines from the lightly smoothed image: fewer, cleaner than the photo's
+            lines = edges(rgb_to_yuv(x)[:, :1], line_sigma)
     yuv = rgb_to_yuv(x.clamp(0, 1))
     y = quantize(yuv[:, :1], levels, sharpness)
     flat = yuv_to_rgb(torch.cat([y, yuv[:, 1:]], dim=1))

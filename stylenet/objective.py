@@ -3,9 +3,10 @@
 loss = content_weight * content + style_weight * style + tv_weight * tv + color_weight * color
        + cartoon_weight * cartoon,
 with the pure functions of stylenet/losses.py on features of one LossNet (colour: the photo's
-coarse U and V, see losses.color_loss; cartoon: the mean squared pixel difference to the photo's
-cel-shaded version, stylenet/cartoon.py, which gives flat regions and dark outlines a target that
-Gram statistics cannot). Two options change what "style" means:
+coarse U and V, see losses.color_loss; cartoon: the content loss, on the content layers and as a
+relative error, to the photo's cel-shaded version from stylenet/cartoon.py, which gives flat
+regions and dark outlines a target that Gram statistics cannot). Two options change what "style"
+means:
 
 - style_luminance_only: the style Grams are taken on the luminance (a grey image) of both the
   style image and the output, so the style loss is colour-blind and the content loss keeps the
@@ -92,6 +93,8 @@ class StyleObjective(nn.Module):
         targets = {**self.loss_net(photos, self.content_layers), PHOTO: photos}
         if self.cartoon_weight:
             targets[CARTOON] = cartoon(photos)
+            feats = self.loss_net(targets[CARTOON], self.content_layers)
+            targets.update({f"{CARTOON}/{k}": v for k, v in feats.items()})
         return targets
 
     def features(self, y: torch.Tensor) -> tuple[dict, dict]:
@@ -121,7 +124,10 @@ class StyleObjective(nn.Module):
         if self.color_weight:
             parts["color_loss"] = color_loss(y, targets[PHOTO])
         if self.cartoon_weight:
-            parts["cartoon_loss"] = F.mse_loss(y.float(), targets[CARTOON].float())
+            parts["cartoon_loss"] = sum(
+                w * relative_error(c_feats[k], targets[f"{CARTOON}/{k}"])
+                for k, w in self.content_layer_weights.items()
+            )
         content, style = parts["content_loss"], parts["style_loss"]
         if self.normalize:
             content = weighted_sum(c_layer, self._content_norm_weights(targets))
@@ -151,6 +157,12 @@ class StyleObjective(nn.Module):
             k: w / self.style_grams[k].square().mean().clamp_min(1e-30)
             for k, w in self.style_layer_weights.items()
         }
+
+
+def relative_error(x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean squared difference over the mean square of the target."""
+    target = target.float()
+    return F.mse_loss(x.float(), target) / target.square().mean().clamp_min(1e-12)
 
 
 def weighted_sum(losses: Mapping[str, torch.Tensor], weights: Mapping[str, float]) -> torch.Tensor:

@@ -69,9 +69,10 @@ def test_objective_cartoon_term_is_zero_at_the_target(content_dir, style_dir):
     )
     targets = obj.content_targets(photo)
     assert torch.equal(targets[CARTOON], cartoon(photo))
+    assert set(targets) >= {"relu2_2", f"{CARTOON}/relu2_2"}
     at_target, at_photo = obj(targets[CARTOON], targets), obj(photo, targets)
     assert at_target["cartoon_loss"] == 0
-    assert at_photo["cartoon_loss"] > 1e-4
+    assert at_photo["cartoon_loss"] > 0.05  # a relative error
     # the weighted term is part of the total
     gap = at_photo["loss"] - 100.0 * at_photo["cartoon_loss"]
     plain = StyleObjective(obj.loss_net, art, ["relu2_2"], ["relu2_2"], 1.0, 1.0, normalize=True)(
