@@ -1,6 +1,8 @@
 """Stylize photos with a trained model: `python infer.py --ckpt anime.ckpt photo.jpg more/ *.png`.
 
-Writes <stem>_<style>.<ext> beside each input (or into -o DIR). No Hydra, no VGG.
+Writes <stem>_<style>.<ext> beside each input (or into -o DIR). Video files (clip.mp4 ...) are
+stylized frame by frame (stylenet/video.py). --ckpt may also be an exported .onnx file, run by
+ONNX Runtime (stylenet/export.py). No Hydra, no VGG.
 """
 
 from __future__ import annotations
@@ -8,17 +10,20 @@ from __future__ import annotations
 import argparse
 import glob
 import sys
-from collections.abc import Iterable, Iterator
+import zipfile
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import torch
 
 from stylenet.checkpoint import CheckpointError, load_model
 from stylenet.color import METHODS, blend, preserve_color
+from stylenet.export import load_onnx
 from stylenet.images import ImageError, find_images, load_image, save_image
 from stylenet.precision import compute_dtype
 from stylenet.tiling import stylize_strips
 from stylenet.transform_net import TransformNet
+from stylenet.video import VIDEO_SUFFIXES, VideoError, find_videos, stylize_video
 
 CHECKPOINT_DIR = Path("checkpoints")
 
@@ -36,7 +41,7 @@ def resolve_checkpoint(name: str) -> Path:
 
 
 def expand_inputs(items: Iterable[str], skip_suffix: str = "") -> Iterator[Path]:
-    """Files as given, image files inside folders (recursive) and glob matches, in order.
+    """Files as given, image and video files inside folders (recursive) and glob matches, in order.
 
     Inside folders, files whose stem ends with skip_suffix (earlier outputs such as
     photo_anime.jpg) are left out. Names that match nothing are yielded as they are so the
@@ -45,9 +50,8 @@ def expand_inputs(items: Iterable[str], skip_suffix: str = "") -> Iterator[Path]
     for item in items:
         path = Path(item).expanduser()
         if path.is_dir():
-            yield from (
-                p for p in find_images(path) if not (skip_suffix and p.stem.endswith(skip_suffix))
-            )
+            found = sorted(find_images(path) + find_videos(path))
+            yield from (p for p in found if not (skip_suffix and p.stem.endswith(skip_suffix)))
         elif not path.exists() and glob.has_magic(item):
             matches = sorted(glob.glob(item, recursive=True))
             yield from (Path(m) for m in matches) if matches else [path]
@@ -74,9 +78,37 @@ def stylize(
     return stylize_strips(net, x, compute_dtype(precision, x.device))[0].cpu()
 
 
+def _is_torchscript(path: Path) -> bool:
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as z:
+        return any(n.endswith("/constants.pkl") for n in z.namelist())
+
+
+def load_stylizer(
+    ckpt: str, device: torch.device | str = "cpu", precision: str = "auto"
+) -> tuple[Callable[[torch.Tensor], torch.Tensor], dict]:
+    """(stylize, meta): stylize maps a photo (3, H, W) in [0, 1] to the stylized photo.
+
+    A .onnx file runs in ONNX Runtime (fp32; device and precision do not apply); anything else is
+    a checkpoint (see stylenet/checkpoint.py).
+    """
+    path = resolve_checkpoint(ckpt)
+    if path.suffix.lower() == ".onnx":
+        return load_onnx(path)
+    if _is_torchscript(path):
+        raise CheckpointError(
+            f"{path}: a TorchScript program (from stylenet.export); infer.py takes .ckpt, "
+            ".safetensors or .onnx models, run this one with torch.jit.load"
+        )
+    net, meta = load_model(path)
+    net.to(device)
+    return (lambda photo: stylize(net, photo, device, precision)), meta
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="infer.py", description=__doc__.splitlines()[0])
-    p.add_argument("inputs", nargs="+", help="image files, folders or glob patterns")
+    p.add_argument("inputs", nargs="+", help="image or video files, folders or glob patterns")
     p.add_argument("--ckpt", required=True, help="model file, or a bare name from checkpoints/")
     p.add_argument("-o", "--output-dir", type=Path, help="write here instead of beside each input")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -100,9 +132,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=1.0,
         help="style strength 0..1: blend of photo (0) and stylized (1) pixels (default 1)",
     )
+    p.add_argument(
+        "--temporal-blend",
+        type=float,
+        default=0.0,
+        metavar="A",
+        help="videos: mix A (0..1) of the previous output frame into each one, less flicker "
+        "but smeared motion (default 0)",
+    )
     args = p.parse_args(argv)
     if not 0.0 <= args.strength <= 1.0:
         p.error(f"--strength {args.strength} must be between 0 and 1")
+    if not 0.0 <= args.temporal_blend < 1.0:
+        p.error(f"--temporal-blend {args.temporal_blend} must be at least 0 and below 1")
     return args
 
 
@@ -118,10 +160,8 @@ def apply_controls(
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        net, meta = load_model(resolve_checkpoint(args.ckpt))
-        device = torch.device(args.device)
-        net.to(device)
-    except (CheckpointError, RuntimeError) as e:
+        run, meta = load_stylizer(args.ckpt, torch.device(args.device), args.precision)
+    except (CheckpointError, RuntimeError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     style = str(meta.get("style", "styled"))
@@ -133,15 +173,24 @@ def main(argv: list[str] | None = None) -> int:
                 raise FileExistsError(f"{dst}: would overwrite its input")
             if dst.exists() and not args.overwrite:
                 raise FileExistsError(f"{dst}: exists (pass --overwrite to replace it)")
+            if src.suffix.lower() in VIDEO_SUFFIXES:
+                r = stylize_video(
+                    src,
+                    dst,
+                    lambda x: apply_controls(run(x), x, args.preserve_color, args.strength),
+                    args.temporal_blend,
+                )
+                done += 1
+                print(
+                    f"{src} -> {dst} ({r.frames} frames at {r.fps:.3g} fps, "
+                    f"{'audio copied' if r.audio else 'no audio'}; flicker {r.flicker:.2f}: "
+                    "output's mean frame-to-frame change over the input's)"
+                )
+                continue
             photo = load_image(src)
-            out = apply_controls(
-                stylize(net, photo, device, args.precision),
-                photo,
-                args.preserve_color,
-                args.strength,
-            )
+            out = apply_controls(run(photo), photo, args.preserve_color, args.strength)
             save_image(out, dst)
-        except (ImageError, FileExistsError, OSError) as e:
+        except (ImageError, VideoError, FileExistsError, OSError) as e:
             failed += 1
             if isinstance(e, OSError) and not isinstance(e, FileExistsError):
                 e = f"cannot write {dst} ({e.strerror or e})"
@@ -152,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         done += 1
         print(f"{src} -> {dst}")
     if done + failed == 0:
-        print("error: no input images", file=sys.stderr)
+        print("error: no input images or videos", file=sys.stderr)
         return 1
     if failed:
         print(f"{failed} of {done + failed} file(s) failed", file=sys.stderr)
