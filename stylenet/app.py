@@ -9,6 +9,7 @@ strip-wise execution for large photos). Works offline; bound to 127.0.0.1 unless
 from __future__ import annotations
 
 import argparse
+import html
 import os
 import shutil
 import sys
@@ -69,6 +70,11 @@ def check_pixels(path: Path, name: str, max_megapixels: float) -> None:
         raise ImageError(f"{name}: {w} x {h} is {w * h / 1e6:.1f} megapixels, too large ({limit})")
 
 
+def fail(message: str) -> gr.Error:
+    """An error shown in the page as plain text until the user closes it."""
+    return gr.Error(html.escape(message), duration=None, print_exception=False)
+
+
 class _Model:
     """The last model used, reloaded when another file is picked or the file changes."""
 
@@ -119,7 +125,7 @@ def build_app(
             check_pixels(src, src.name, max_megapixels)
             return load_image(src)
         except ImageError as e:  # messages name gradio's temporary copy: show the file's name
-            raise gr.Error(str(e).replace(str(src), src.name)) from None
+            raise fail(str(e).replace(str(src), src.name)) from None
 
     def check_upload(photo: str | None) -> None:
         if photo:
@@ -127,18 +133,18 @@ def build_app(
 
     def run(photo: str | None, name: str | None, strength: float, color: str):
         if not photo:
-            raise gr.Error("Upload a photo first (or take one with the webcam).")
+            raise fail("Upload a photo first (or take one with the webcam).")
         models = find_models(checkpoints)
         if not models:
-            raise gr.Error(no_models_text(checkpoints))
+            raise fail(no_models_text(checkpoints).replace("`", ""))
         if name not in models:
-            raise gr.Error(f"{name}: no such model in {checkpoints.resolve()}; press ↻")
+            raise fail(f"{name}: no such model in {checkpoints.resolve()}; press ↻")
         src = Path(photo)
         image = read_photo(photo)
         try:
             net, meta = model.get(models[name], device)
         except (CheckpointError, RuntimeError) as e:
-            raise gr.Error(f"error: {e}") from None
+            raise fail(f"error: {e}") from None
         preserve = None if color == NO_COLOR else color
         out = apply_controls(stylize(net, image, device), image, preserve, float(strength))
         for old in results.iterdir():  # results older than an hour

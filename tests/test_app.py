@@ -1,0 +1,280 @@
+"""The web page (`python -m stylenet.app`) in headless Chromium, driven by Playwright.
+
+The app runs as a subprocess on a free port with a tmp checkpoints folder (a tiny model, a hostile
+pickle, a corrupt file); every request that leaves 127.0.0.1 is blocked and recorded. The result
+is compared pixel for pixel with what `infer.py` writes for the same photo and settings.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from stylenet.app import find_models, parse_args
+from stylenet.checkpoint import save_model
+from stylenet.infer import main as infer_main
+from stylenet.transform_net import TransformNet
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = ROOT / "test-artifacts"
+PHOTO = "kodak_kodim21_lighthouse.png"  # 768 x 512
+
+if not CHROMIUM.exists():
+    pytest.skip(
+        f"{CHROMIUM} missing: install Debian's chromium package (apt-get install chromium); "
+        ".ci/run does this when it runs as root",
+        allow_module_level=True,
+    )
+
+from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
+
+
+class Payload:
+    """Unpickling this runs exec(), which creates the marker file."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (exec, (f"open({str(self.marker)!r}, 'w').write('pwned')",))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_app(checkpoints: Path, tmp: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "GRADIO_TEMP_DIR": str(tmp / "gradio")}
+    env["PYTHONPATH"] = str(ROOT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "stylenet.app", "--checkpoints", str(checkpoints)]
+        + ["--port", str(port)],
+        cwd=tmp,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=open(tmp / "app.log", "w"),  # noqa: SIM115
+    )
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 180  # a start-up limit, not a measurement
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=5).close()
+            return proc, url
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"app did not start: {(tmp / 'app.log').read_text()[-2000:]}")
+            time.sleep(0.5)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("checkpoints")
+    torch.manual_seed(0)
+    save_model(d / "ink.safetensors", TransformNet(8, 1), {"style": "ink"})
+    (d / "broken.ckpt").write_bytes(b"PK\x03\x04 not really a zip")
+    (d / "evil.ckpt").write_bytes(pickle.dumps(Payload(d.parent / "PWNED")))
+    return d
+
+
+@pytest.fixture(scope="module")
+def app_url(models, tmp_path_factory):
+    proc, url = start_app(models, tmp_path_factory.mktemp("app"))
+    yield url
+    stop(proc)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh page whose requests outside 127.0.0.1 are blocked; page.outside lists them."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.outside = []
+
+    def route(r):
+        url = r.request.url
+        if url.startswith(("http://127.0.0.1:", "data:", "blob:")):
+            r.continue_()
+        else:
+            page.outside.append(url)
+            r.abort()
+
+    page.route("**/*", route)
+    yield page
+    page.close()
+
+
+def open_app(page: Page, url: str) -> None:
+    page.goto(url)
+    expect(page.get_by_role("button", name="Stylize")).to_be_visible(timeout=60_000)
+
+
+def upload(page: Page, path: Path) -> None:
+    page.locator("input[type=file]").first.set_input_files(str(path))
+
+
+def pick_model(page: Page, name: str) -> None:
+    page.get_by_label("Model").click()
+    page.get_by_role("option", name=name).click()
+    expect(page.get_by_label("Model")).to_have_value(name)
+
+
+def errors(page: Page, text: str):
+    """The error messages shown in the page that contain text."""
+    return page.locator("[data-testid=toast-text]").filter(has_text=text)
+
+
+def infer_output(model: Path, photo: Path, out: Path, *flags: str) -> np.ndarray:
+    assert infer_main(["--ckpt", str(model), str(photo), "-o", str(out), *flags]) == 0
+    return np.asarray(Image.open(out / f"{photo.stem}_ink{photo.suffix}"))
+
+
+def test_defaults_and_model_list(models, tmp_path):
+    args = parse_args([])
+    assert (args.host, args.port, args.share) == ("127.0.0.1", 7860, False)
+    (models / "notes.txt").write_text("not a model")
+    assert list(find_models(models)) == ["broken.ckpt", "evil.ckpt", "ink.safetensors"]
+    assert find_models(tmp_path / "missing") == {}
+
+
+def test_stylize_a_photo_in_the_browser(page, app_url, models, content_dir, tmp_path):
+    photo = content_dir / PHOTO
+    size = Image.open(photo).size
+    open_app(page, app_url)
+    expect(page.get_by_text("16 megapixels")).to_be_visible()  # the size limit is on the page
+    upload(page, photo)
+    pick_model(page, "ink.safetensors")
+    page.get_by_role("button", name="Stylize").click()
+
+    link = page.locator("a[download]").first
+    expect(link).to_be_visible(timeout=120_000)
+    after = page.locator("img[src*='_ink.png']").first
+    after.wait_for()
+    page.wait_for_function(
+        "img => img.complete && img.naturalWidth > 0", arg=after.element_handle()
+    )
+    assert after.evaluate("img => [img.naturalWidth, img.naturalHeight]") == list(size)
+
+    page.screenshot(path=tmp_path / "app.png", full_page=True)
+    ARTIFACTS.mkdir(exist_ok=True)
+    shutil.copy(tmp_path / "app.png", ARTIFACTS / "app.png")
+
+    body = page.request.get(link.get_attribute("href")).body()
+    result = Image.open(io.BytesIO(body))
+    assert result.size == size
+    expected = infer_output(models / "ink.safetensors", photo, tmp_path / "infer")
+    assert np.array_equal(np.asarray(result), expected)
+    assert page.outside == []
+
+
+def test_strength_and_colour_controls_match_infer(page, app_url, models, content_dir, tmp_path):
+    photo = content_dir / PHOTO
+    open_app(page, app_url)
+    upload(page, photo)
+    pick_model(page, "ink.safetensors")
+    number = page.get_by_label("number input for Strength (0: the photo, 1: full style)")
+    number.fill("0.5")
+    number.press("Enter")
+    page.get_by_label("luminance").check()
+    page.get_by_role("button", name="Stylize").click()
+    link = page.locator("a[download]").first
+    expect(link).to_be_visible(timeout=120_000)
+    result = np.asarray(Image.open(io.BytesIO(page.request.get(link.get_attribute("href")).body())))
+    flags = ("--strength", "0.5", "--preserve-color", "luminance")
+    expected = infer_output(models / "ink.safetensors", photo, tmp_path / "infer", *flags)
+    assert np.array_equal(result, expected)
+    assert not np.array_equal(result, infer_output(models / "ink.safetensors", photo, tmp_path))
+
+
+def bad_files(d: Path, content_dir: Path) -> dict[str, tuple[Path, str]]:
+    text = d / "notes.jpg"
+    text.write_text("text, not a picture")
+    truncated = d / "truncated.jpg"
+    truncated.write_bytes((content_dir / "mate_storm.jpg").read_bytes()[:5000])
+    huge = d / "huge.png"
+    Image.new("RGB", (5000, 4000)).save(huge)  # 20 megapixels, a 60 KB file
+    return {
+        "non-image": (text, "notes.jpg: not an image file"),
+        "truncated": (truncated, "truncated.jpg: unreadable or truncated image"),
+        "huge": (huge, "huge.png: 5000 x 4000 is 20.0 megapixels, too large (the limit is 16"),
+    }
+
+
+@pytest.mark.parametrize("case", ["non-image", "truncated", "huge"])
+def test_bad_upload_shows_a_message(page, app_url, content_dir, tmp_path, case):
+    path, message = bad_files(tmp_path, content_dir)[case]
+    open_app(page, app_url)
+    upload(page, path)
+    expect(errors(page, message)).to_have_count(1, timeout=60_000)  # on upload
+    page.get_by_role("button", name="Stylize").click()
+    expect(errors(page, message)).to_have_count(2, timeout=60_000)  # and again on Stylize
+    # the page still works: a good photo after the bad one is stylized
+    upload(page, content_dir / PHOTO)
+    pick_model(page, "ink.safetensors")
+    page.get_by_role("button", name="Stylize").click()
+    expect(page.locator("a[download]").first).to_be_visible(timeout=120_000)
+
+
+@pytest.mark.parametrize("name", ["evil.ckpt", "broken.ckpt"])
+def test_bad_checkpoint_is_refused_as_infer_refuses_it(
+    page, app_url, models, content_dir, tmp_path, capsys, name
+):
+    assert infer_main(["--ckpt", str(models / name), str(content_dir / PHOTO)]) == 2
+    refusal = capsys.readouterr().err.strip()
+    assert refusal.startswith(f"error: {models / name}: ")
+    open_app(page, app_url)
+    upload(page, content_dir / PHOTO)
+    pick_model(page, name)
+    page.get_by_role("button", name="Stylize").click()
+    expect(errors(page, refusal[:60])).to_have_text(refusal, timeout=60_000)
+    assert not (models.parent / "PWNED").exists()
+
+
+def test_empty_checkpoints_folder_explains_where_models_go(page, content_dir, tmp_path):
+    empty = tmp_path / "none"
+    empty.mkdir()
+    proc, url = start_app(empty, tmp_path)
+    try:
+        open_app(page, url)
+        where = f"No models in {empty.resolve()}. Put exported <style>.ckpt"
+        expect(page.get_by_text(where)).to_be_visible()
+        upload(page, content_dir / PHOTO)
+        page.get_by_role("button", name="Stylize").click()
+        expect(errors(page, where)).to_have_count(1, timeout=60_000)
+    finally:
+        stop(proc)
