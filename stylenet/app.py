@@ -9,6 +9,7 @@ strip-wise execution for large photos). Works offline; bound to 127.0.0.1 unless
 from __future__ import annotations
 
 import argparse
+import atexit
 import html
 import os
 import shutil
@@ -92,15 +93,11 @@ class _Model:
         return self.net, self.meta
 
 
-class PhotoInput(gr.Image):
-    """gr.Image that hands the uploaded file over undecoded: stylenet.images checks and loads it."""
-
-    is_template = True  # rendered by the frontend's Image component
-
-    def preprocess(self, payload):
-        if payload is not None and payload.path and not (payload.url or "").startswith("data:"):
-            return payload.path
-        return super().preprocess(payload)
+def upload_path(payload: dict | None) -> str | None:
+    """The server-side copy of an uploaded photo, from the raw payload of an event run with
+    preprocess=False: gradio then leaves decoding to stylenet.images (its own decoder would fail
+    on a bad file with a message of its own)."""
+    return (payload or {}).get("path")
 
 
 def build_app(
@@ -108,7 +105,8 @@ def build_app(
 ) -> gr.Blocks:
     """The page; nothing is loaded until a photo is stylized."""
     model = _Model()
-    results = Path(tempfile.mkdtemp(prefix="stylenet-app-"))
+    results = Path(tempfile.mkdtemp(prefix="stylenet-app-"))  # full-size results to download
+    atexit.register(shutil.rmtree, results, True)
 
     def choices() -> list[str]:
         return list(find_models(checkpoints))
@@ -127,11 +125,12 @@ def build_app(
         except ImageError as e:  # messages name gradio's temporary copy: show the file's name
             raise fail(str(e).replace(str(src), src.name)) from None
 
-    def check_upload(photo: str | None) -> None:
-        if photo:
-            read_photo(photo)
+    def check_upload(payload: dict | None) -> None:
+        if upload_path(payload):
+            read_photo(upload_path(payload))
 
-    def run(photo: str | None, name: str | None, strength: float, color: str):
+    def run(payload: dict | None, name: str | None, strength: float, color: str):
+        photo = upload_path(payload)
         if not photo:
             raise fail("Upload a photo first (or take one with the webcam).")
         models = find_models(checkpoints)
@@ -167,15 +166,15 @@ def build_app(
         names = choices()
         with gr.Row():
             with gr.Column():
-                photo = PhotoInput(
-                    label="Photo", type="filepath", image_mode=None, sources=["upload", "webcam"]
-                )
+                photo = gr.Image(label="Photo", type="filepath", sources=["upload", "webcam"])
                 with gr.Row():
                     pick = gr.Dropdown(
                         names, value=names[0] if names else None, label="Model", scale=4
                     )
                     again = gr.Button("↻", scale=0, min_width=40)
-                missing = gr.Markdown(no_models_text(checkpoints), visible=not names)
+                missing = gr.Markdown(
+                    no_models_text(checkpoints), visible=not names, elem_id="no-models"
+                )
                 strength = gr.Slider(
                     0, 1, value=1, step=0.05, label="Strength (0: the photo, 1: full style)"
                 )
@@ -190,8 +189,8 @@ def build_app(
                 compare = gr.ImageSlider(label="Before / after (drag the handle)", type="filepath")
                 result = gr.File(label="Full-size result")
         again.click(refresh, pick, [pick, missing])
-        photo.upload(check_upload, photo, None)
-        go.click(run, [photo, pick, strength, color], [compare, result])
+        photo.upload(check_upload, photo, None, preprocess=False)
+        go.click(run, [photo, pick, strength, color], [compare, result], preprocess=False)
     return app
 
 

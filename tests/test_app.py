@@ -115,7 +115,8 @@ def app_url(models, tmp_path_factory):
 @pytest.fixture(scope="module")
 def browser():
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        fake_camera = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", *fake_camera])
         yield b
         b.close()
 
@@ -123,7 +124,8 @@ def browser():
 @pytest.fixture
 def page(browser):
     """A fresh page whose requests outside 127.0.0.1 are blocked; page.outside lists them."""
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, permissions=["camera"])
+    page = context.new_page()
     page.outside = []
 
     def route(r):
@@ -136,7 +138,7 @@ def page(browser):
 
     page.route("**/*", route)
     yield page
-    page.close()
+    context.close()
 
 
 def open_app(page: Page, url: str) -> None:
@@ -183,12 +185,7 @@ def test_stylize_a_photo_in_the_browser(page, app_url, models, content_dir, tmp_
 
     link = page.locator("a[download]").first
     expect(link).to_be_visible(timeout=120_000)
-    after = page.locator("img[src*='_ink.png']").first
-    after.wait_for()
-    page.wait_for_function(
-        "img => img.complete && img.naturalWidth > 0", arg=after.element_handle()
-    )
-    assert after.evaluate("img => [img.naturalWidth, img.naturalHeight]") == list(size)
+    assert natural_size(page, "img[src*='_ink.png']") == list(size)
 
     page.screenshot(path=tmp_path / "app.png", full_page=True)
     ARTIFACTS.mkdir(exist_ok=True)
@@ -200,6 +197,26 @@ def test_stylize_a_photo_in_the_browser(page, app_url, models, content_dir, tmp_
     expected = infer_output(models / "ink.safetensors", photo, tmp_path / "infer")
     assert np.array_equal(np.asarray(result), expected)
     assert page.outside == []
+
+
+def natural_size(page: Page, selector: str) -> list[int]:
+    img = page.locator(selector).first
+    img.wait_for()
+    page.wait_for_function("i => i.complete && i.naturalWidth > 0", arg=img.element_handle())
+    return img.evaluate("i => [i.naturalWidth, i.naturalHeight]")
+
+
+def test_webcam_picture(page, app_url):
+    """Chromium's fake camera (a test pattern) stands in for a webcam."""
+    open_app(page, app_url)
+    page.get_by_role("button", name="Capture from camera").click()
+    page.get_by_role("button", name="Click to Access Webcam").click()
+    page.get_by_role("button", name="capture photo").click()
+    pick_model(page, "ink.safetensors")
+    page.get_by_role("button", name="Stylize").click()
+    expect(page.locator("a[download]").first).to_be_visible(timeout=120_000)
+    before = natural_size(page, "img[src$='.png']:not([src*='_ink'])")
+    assert before[0] > 0 and natural_size(page, "img[src*='_ink.png']") == before
 
 
 def test_strength_and_colour_controls_match_infer(page, app_url, models, content_dir, tmp_path):
@@ -265,16 +282,23 @@ def test_bad_checkpoint_is_refused_as_infer_refuses_it(
     assert not (models.parent / "PWNED").exists()
 
 
-def test_empty_checkpoints_folder_explains_where_models_go(page, content_dir, tmp_path):
+def test_empty_checkpoints_folder_explains_where_models_go(page, models, content_dir, tmp_path):
     empty = tmp_path / "none"
     empty.mkdir()
     proc, url = start_app(empty, tmp_path)
     try:
         open_app(page, url)
         where = f"No models in {empty.resolve()}. Put exported <style>.ckpt"
-        expect(page.get_by_text(where)).to_be_visible()
+        expect(page.locator("#no-models")).to_contain_text(where)
         upload(page, content_dir / PHOTO)
         page.get_by_role("button", name="Stylize").click()
         expect(errors(page, where)).to_have_count(1, timeout=60_000)
+        # a model put there later is found by the refresh button
+        shutil.copy(models / "ink.safetensors", empty)
+        page.get_by_role("button", name="↻").click()
+        expect(page.get_by_label("Model")).to_have_value("ink.safetensors")
+        expect(page.locator("#no-models")).to_be_hidden()
+        page.get_by_role("button", name="Stylize").click()
+        expect(page.locator("a[download]").first).to_be_visible(timeout=120_000)
     finally:
         stop(proc)
