@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from playwright.sync_api import Page, expect, sync_playwright
 
 from stylenet.app import find_models, parse_args
 from stylenet.checkpoint import save_model
@@ -34,15 +35,6 @@ ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts"
 PHOTO = "kodak_kodim21_lighthouse.png"  # 768 x 512
-
-if not CHROMIUM.exists():
-    pytest.skip(
-        f"{CHROMIUM} missing: install Debian's chromium package (apt-get install chromium); "
-        ".ci/run does this when it runs as root",
-        allow_module_level=True,
-    )
-
-from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
 
 
 class Payload:
@@ -114,6 +106,11 @@ def app_url(models, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
+    if not CHROMIUM.exists():
+        pytest.skip(
+            f"{CHROMIUM} missing: install Debian's chromium package (apt-get install chromium); "
+            ".ci/run does this when it runs as root"
+        )
     with sync_playwright() as p:
         fake_camera = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
         b = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", *fake_camera])
@@ -302,3 +299,30 @@ def test_empty_checkpoints_folder_explains_where_models_go(page, models, content
         expect(page.locator("a[download]").first).to_be_visible(timeout=120_000)
     finally:
         stop(proc)
+
+
+class FakeApp:
+    def queue(self, **kwargs):
+        return self
+
+    def launch(self, **kwargs):
+        self.launched = kwargs
+
+
+@pytest.mark.parametrize(
+    "argv, host, share, warned",
+    [([], "127.0.0.1", False, False), (["--host", "0.0.0.0"], "0.0.0.0", False, True)]
+    + [(["--share"], "127.0.0.1", True, True)],
+)
+def test_public_page_is_explicit_and_warned(
+    monkeypatch, capsys, tmp_path, argv, host, share, warned
+):
+    import stylenet.app as app
+
+    fake = FakeApp()
+    monkeypatch.setattr(app, "build_app", lambda *a: fake)
+    assert app.main(["--checkpoints", str(tmp_path), *argv]) == 0
+    assert (fake.launched["server_name"], fake.launched["share"]) == (host, share)
+    assert (
+        "warning: the page is reachable from other machines" in capsys.readouterr().err
+    ) is warned
