@@ -91,6 +91,7 @@ def load_onnx(path: str | Path) -> tuple[Callable[[torch.Tensor], torch.Tensor],
     try:
         opts = ort.SessionOptions()
         opts.log_severity_level = 3  # errors only, no warnings on stderr
+        opts.intra_op_num_threads = torch.get_num_threads()  # as torch: OMP_NUM_THREADS counts
         providers = [p for p in ort.get_available_providers() if p != "TensorrtExecutionProvider"]
         session = ort.InferenceSession(str(path), opts, providers=providers)
         props = session.get_modelmeta().custom_metadata_map
@@ -108,6 +109,44 @@ def load_onnx(path: str | Path) -> tuple[Callable[[torch.Tensor], torch.Tensor],
     return stylize, meta
 
 
+def bench(net: TransformNet, height: int, width: int, runs: int, folder: Path) -> dict[str, float]:
+    """Median ms per image for PyTorch eager fp32, infer.py's default path, ONNX Runtime and
+    TorchScript, measured in turns (one run of each per round) so background load hits all alike.
+    """
+    import time
+
+    import onnxruntime as ort
+
+    from stylenet.infer import stylize
+
+    x = torch.rand(1, 3, height, width)
+    onnx_path, ts_path = folder / "bench.onnx", folder / "bench.pt"
+    export(net, onnx_path, "onnx", {})
+    export(net, ts_path, "torchscript", {})
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = torch.get_num_threads()
+    session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        program = torch.jit.load(str(ts_path))
+    paths = {
+        "PyTorch eager fp32": lambda: net(x),
+        "infer.py default": lambda: stylize(net, x[0]),
+        "ONNX Runtime": lambda: session.run(None, {"image": x.numpy()}),
+        "TorchScript": lambda: program(x),
+    }
+    times: dict[str, list[float]] = {k: [] for k in paths}
+    with torch.inference_mode():
+        for f in paths.values():  # warm-up
+            f()
+        for _ in range(runs):
+            for name, f in paths.items():
+                t = time.perf_counter()
+                f()
+                times[name].append((time.perf_counter() - t) * 1e3)
+    return {k: sorted(v)[len(v) // 2] for k, v in times.items()}
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m stylenet.export", description=__doc__.splitlines()[0]
@@ -116,6 +155,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--format", choices=sorted(SUFFIXES), default="onnx")
     p.add_argument("-o", "--output", type=Path, help="output file (default: beside the checkpoint)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p.add_argument(
+        "--bench",
+        metavar="HxW",
+        help="instead of exporting: median ms per image of each runtime at HxW (e.g. 512x512)",
+    )
+    p.add_argument("--runs", type=int, default=7, help="--bench rounds (default 7)")
     return p.parse_args(argv)
 
 
@@ -131,6 +176,19 @@ def main(argv: list[str] | None = None) -> int:
     except (CheckpointError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if args.bench:
+        import tempfile
+
+        h, w = (int(v) for v in args.bench.lower().split("x"))
+        with tempfile.TemporaryDirectory() as tmp:
+            ms = bench(net, h, w, args.runs, Path(tmp))
+        print(
+            f"{src}: median ms per {h}x{w} image over {args.runs} rounds, "
+            f"{torch.get_num_threads()} thread(s)"
+        )
+        for name, t in ms.items():
+            print(f"  {name:<20} {t:8.1f}")
+        return 0
     dst = args.output or src.with_suffix(SUFFIXES[args.format])
     if dst.exists() and not args.overwrite:
         print(f"error: {dst}: exists (pass --overwrite to replace it)", file=sys.stderr)

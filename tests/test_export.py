@@ -124,3 +124,13 @@ def test_bad_model_files_give_one_line(model, tmp_path, capfd, name):
         assert len(err) == 1 and err[0].startswith(f"error: {bad}: "), err
         assert "Traceback" not in err[0]
     assert not (tmp_path / "p_ink.png").exists()
+
+
+def test_bench_reports_every_runtime(model, capsys):
+    assert main(["--ckpt", str(model[1]), "--bench", "32x48", "--runs", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "median ms per 32x48 image" in lines[0]
+    names = ["PyTorch eager fp32", "infer.py default", "ONNX Runtime", "TorchScript"]
+    assert [line.split("  ")[1].strip() for line in lines[1:]] == names
+    assert all(float(line.split()[-1]) > 0 for line in lines[1:])
+    assert not model[1].with_name("bench.onnx").exists()  # measured in a temporary folder
