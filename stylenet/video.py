@@ -136,30 +136,30 @@ def stylize_video(
             aout = out.add_stream_from_template(ain) if ain is not None else None
             meter, prev = FlickerMeter(), None
             disable = None if progress is None else not progress
-            bar = tqdm(total=vin.frames or None, unit="frame", desc=src.name, disable=disable)
             streams = [vin] + ([ain] if ain is not None else [])
-            for packet in container.demux(*streams):
-                if packet.stream is ain:
-                    if packet.dts is not None:
-                        packet.stream = aout
-                        out.mux(packet)
-                    continue
-                for frame in packet.decode():
-                    rgb = frame.to_ndarray(format="rgb24")
-                    photo = torch.from_numpy(rgb).permute(2, 0, 1).float().div_(255.0)
-                    y = stylize(photo).float().clamp(0, 1)
-                    if prev is not None and temporal_blend > 0:
-                        y = torch.lerp(y, prev, temporal_blend)
-                    prev = y
-                    meter.update(photo, y)
-                    arr = y.mul(255).round().byte().permute(1, 2, 0).contiguous().numpy()
-                    new = av.VideoFrame.from_ndarray(arr, format="rgb24")
-                    new.pts, new.time_base = frame.pts, frame.time_base
-                    out.mux(vout.encode(new))
-                    result.frames += 1
-                    bar.update()
+            bar = tqdm(total=vin.frames or None, unit="frame", desc=src.name, disable=disable)
+            with bar:
+                for packet in container.demux(*streams):
+                    if packet.stream is ain:
+                        if packet.dts is not None:
+                            packet.stream = aout
+                            out.mux(packet)
+                        continue
+                    for frame in packet.decode():
+                        rgb = frame.to_ndarray(format="rgb24")
+                        photo = torch.from_numpy(rgb).permute(2, 0, 1).float().div_(255.0)
+                        y = stylize(photo).float().clamp(0, 1)
+                        if prev is not None and temporal_blend > 0:
+                            y = torch.lerp(y, prev, temporal_blend)
+                        prev = y
+                        meter.update(photo, y)
+                        arr = y.mul(255).round().byte().permute(1, 2, 0).contiguous().numpy()
+                        new = av.VideoFrame.from_ndarray(arr, format="rgb24")
+                        new.pts, new.time_base = frame.pts, frame.time_base
+                        out.mux(vout.encode(new))
+                        result.frames += 1
+                        bar.update()
             out.mux(vout.encode(None))
-            bar.close()
         except (av.FFmpegError, ValueError) as e:
             raise VideoError(f"{src}: cannot decode or encode ({e})") from None
         finally:
