@@ -2,7 +2,8 @@
 
 Writes <stem>_<filter>.<ext> beside each input (or into -o DIR), with the input's size, like
 infer.py. Filters: find-edges, contour, emboss, ripple, bulge, oil-paint, cartoon (the functions
-are in stylenet/filter_ops.py; each option belongs to the filters whose function takes it).
+are in stylenet/filter_ops.py; each option belongs to the filters whose function takes it) and
+color-transfer (stylenet/color_transfer.py: --reference ref.jpg --method reinhard|histogram|mkl).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import torch
 from PIL import Image, ImageDraw
 
 from stylenet import filter_ops as ops
+from stylenet.color_transfer import METHODS as TRANSFER_METHODS
+from stylenet.color_transfer import color_transfer
 from stylenet.gallery import _font
 from stylenet.images import ImageError, load_pil, save_image
 from stylenet.infer import expand_inputs, output_path
@@ -32,7 +35,9 @@ FILTERS: dict[str, Callable[..., np.ndarray]] = {
     "bulge": ops.bulge,
     "oil-paint": ops.oil_paint,
     "cartoon": ops.cartoon,
+    "color-transfer": color_transfer,
 }
+METHODS = {"find-edges": ("sobel", "canny"), "color-transfer": TRANSFER_METHODS}
 
 
 def options(name: str) -> dict[str, object]:
@@ -76,8 +81,16 @@ def point(text: str) -> tuple[float, float]:
 
 
 OPTIONS = {  # option: (argparse type, help); defaults come from the filter functions
-    "method": (str, "find-edges: sobel (colour gradient) or canny (thin black lines)"),
-    "strength": (number(float, 0), "find-edges: edge gain (sobel: a step of 1/strength is black)"),
+    "method": (
+        str,
+        "find-edges: sobel (colour gradient) or canny (thin black lines); "
+        "color-transfer: reinhard (Lab means and deviations), histogram (Lab CDFs) or mkl "
+        "(Lab covariance, Monge-Kantorovich)",
+    ),
+    "strength": (
+        number(float, 0),
+        "find-edges: edge gain (sobel: a step of 1/strength is black); color-transfer: 0..1",
+    ),
     "levels": (
         number(int, 1, 256),
         "contour: iso-lines; oil-paint: intensity bins; cartoon: steps; 1..256",
@@ -90,12 +103,15 @@ OPTIONS = {  # option: (argparse type, help); defaults come from the filter func
     "center": (point, "bulge: centre X,Y as fractions of width and height"),
     "radius": (number(int, 1), "oil-paint: neighbourhood radius in pixels"),
     "lines": (number(float, 0, 1), "cartoon: line strength 0..1"),
+    "reference": (Path, "color-transfer: the image whose colours the photos take"),
 }
 
 
 def defaults(option: str) -> str:
     """'(default: contour 8, oil-paint 20)' from the signatures of the filters that take it."""
     found = [(f, options(f)[option]) for f in FILTERS if option in options(f)]
+    if all(d is inspect.Parameter.empty for _, d in found):
+        return "(required)"
     found = [(f, ",".join(map(str, d)) if isinstance(d, tuple) else d) for f, d in found]
     if len({str(d) for _, d in found}) == 1:
         return f"(default: {found[0][1]})"
@@ -113,7 +129,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("-o", "--output-dir", type=Path, help="write here instead of beside each input")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     for name, (kind, text) in OPTIONS.items():
-        extra = {"choices": ("sobel", "canny")} if name == "method" else {}
+        extra = {"choices": sum(METHODS.values(), ())} if name == "method" else {}
         p.add_argument(f"--{name}", type=kind, help=f"{text} {defaults(name)}", **extra)
     args = p.parse_args(argv)
     allowed = options(args.filter)
@@ -121,6 +137,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         if getattr(args, name) is not None and name not in allowed:
             takes = ", ".join(f"--{o}" for o in allowed)
             p.error(f"--{name} does not apply to --filter {args.filter} (it takes {takes})")
+        if getattr(args, name) is None and allowed.get(name, 0) is inspect.Parameter.empty:
+            p.error(f"--filter {args.filter} needs --{name}")
+    if args.method is not None and args.method not in METHODS[args.filter]:
+        p.error(f"--filter {args.filter} takes --method {' / '.join(METHODS[args.filter])}")
+    if args.filter == "color-transfer" and args.strength is not None and args.strength > 1:
+        p.error(f"--strength {args.strength} must be <= 1 for --filter color-transfer")
     return args
 
 
@@ -132,6 +154,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     fn = FILTERS[args.filter]
     kwargs = {k: getattr(args, k) for k in options(args.filter) if getattr(args, k) is not None}
+    if "reference" in kwargs:  # read once, before any photo; a bad one stops everything
+        try:
+            kwargs["reference"] = to_array(load_pil(kwargs["reference"]))
+        except ImageError as e:
+            print(f"error: --reference: {e}", file=sys.stderr)
+            return 2
     done = failed = 0
     for src in expand_inputs(args.inputs, skip_suffix=f"_{args.filter}"):
         dst = output_path(src, args.filter, args.output_dir)
