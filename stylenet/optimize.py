@@ -1,6 +1,7 @@
 """Optimization-based style transfer (Gatys et al. 2016).
 
     python -m stylenet.optimize photo.jpg --style art.jpg [--preset johnson|gatys|seed] [-o out.png]
+    python -m stylenet.optimize photo.jpg --style reference.jpg --photorealistic
 
 Optimizes the pixels of one image against the same StyleObjective, loss network and loss functions
 that training uses. Slow (hundreds of VGG passes) but needs no training; the reference that a
@@ -18,6 +19,10 @@ feed-forward model approximates. Presets:
   original (Caffe convention), an approximation of the Caffe scale with torchvision's weights.
 - johnson: VGG16 as in training (configs/loss/johnson.yaml, the weights of the paintings
   in configs/style/), starting from the photo.
+- luan: Deep Photo Style Transfer's layers (Luan et al. 2017: content conv4_2, style conv1_1 ...
+  conv5_1) on the original VGG19 with relative errors, starting from the photo, without their
+  segmentation masks. --photorealistic adds their photorealism term (stylenet/matting.py) to any
+  preset and makes luan the default preset.
 
 The optimizer is L-BFGS by default: SciPy's L-BFGS-B with every pixel boxed to [0, 1]. L-BFGS is
 what Gatys et al. used (one smooth, full-batch objective), and the box keeps every iterate a valid
@@ -40,6 +45,7 @@ from tqdm import tqdm
 from stylenet.color import METHODS, preserve_color
 from stylenet.images import ImageError, load_image, save_image
 from stylenet.loss_net import IMAGENET_STD, LossNet, VGGWeightsError
+from stylenet.matting import EPS, matting_laplacian, photorealism_loss, to_torch
 from stylenet.objective import StyleObjective
 
 PRESETS: dict[str, dict] = {
@@ -81,6 +87,22 @@ PRESETS["seed"] = {
     "vgg_weights": "original",
     "convention": "mean128",
 }
+PRESETS["luan"] = {
+    "arch": "vgg19",
+    "content_layers": {"conv4_2": 1.0},
+    "style_layers": {f"conv{b}_1": 0.2 for b in range(1, 6)},
+    "content_weight": 1.0,  # relative errors (normalize)
+    "style_weight": 10.0,
+    "tv_weight": 0.0,
+    "normalize": True,
+    "convert": None,
+    "vgg_weights": "original",
+    "convention": None,
+    "steps": 1000,
+    "size": 512,
+    "init": "photo",
+}
+PHOTO_WEIGHT = 1e4  # --photo-weight: see the README, "Photorealistic transfer"
 INITS = ("photo", "noise", "mix")
 OPTIMIZERS = ("lbfgs", "adam")
 # Caffe VGG (the papers') sees 0-255 inputs minus the mean; torchvision's VGG sees (x - mean) / std
@@ -134,6 +156,29 @@ def seed_layer_weights(
     content = {k: w * 0.5 / len(content_layers) for k, w in content_layers.items()}
     style = {k: w * feats[k].shape[1] ** 2 / 4 / len(style_layers) for k, w in style_layers.items()}
     return content, style
+
+
+class Photorealistic(torch.nn.Module):
+    """An objective plus Luan et al.'s photorealism term: `weight` times the mean over pixels of
+    sum_c V_c^T L V_c, L the Matting Laplacian of `photo` (1, 3, H, W), the image it is built for.
+
+    Adds `photo_loss` (unweighted) to the parts and its weighted value to `loss`.
+    """
+
+    def __init__(self, objective: StyleObjective, photo: torch.Tensor, weight: float, eps=EPS):
+        super().__init__()
+        self.objective, self.weight, self.loss_net = objective, weight, objective.loss_net
+        lap = matting_laplacian(photo[0].permute(1, 2, 0).double().cpu().numpy(), eps)
+        self.laplacian = to_torch(lap, photo.device)
+
+    def content_targets(self, photos: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.objective.content_targets(photos)
+
+    def forward(self, y: torch.Tensor, targets) -> dict[str, torch.Tensor]:
+        parts = self.objective(y, targets)
+        parts["photo_loss"] = photorealism_loss(y, self.laplacian)
+        parts["loss"] = parts["loss"] + self.weight * parts["photo_loss"]
+        return parts
 
 
 def initial_image(photo: torch.Tensor, init: str, seed: int = 0) -> torch.Tensor:
@@ -309,11 +354,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("photo", type=Path, help="content photo")
     p.add_argument("--style", type=Path, required=True, help="style image (artwork)")
-    p.add_argument("--preset", choices=sorted(PRESETS), default="johnson")
+    p.add_argument(
+        "--preset", choices=sorted(PRESETS), help="johnson, or luan with --photorealistic"
+    )
     p.add_argument("--optimizer", choices=OPTIMIZERS, default="lbfgs")
-    p.add_argument("--steps", type=int, help="iterations (preset: johnson 500, gatys/seed 3000)")
+    p.add_argument(
+        "--steps", type=int, help="iterations (preset: johnson 500, luan 1000, gatys/seed 3000)"
+    )
     p.add_argument("--size", type=int, help="long side of photo and style image in pixels")
-    p.add_argument("--init", choices=INITS, help="start image (preset: johnson photo, else mix)")
+    p.add_argument(
+        "--init", choices=INITS, help="start image (preset: johnson, luan photo; else mix)"
+    )
     p.add_argument("--content-weight", type=float)
     p.add_argument("--style-weight", type=float)
     p.add_argument("--tv-weight", type=float)
@@ -330,6 +381,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--preserve-color", nargs="?", const="luminance", choices=METHODS, help="keep photo colours"
     )
+    p.add_argument(
+        "--photorealistic",
+        action="store_true",
+        help="add Luan et al.'s photorealism term (Matting Laplacian of the photo)",
+    )
+    p.add_argument(
+        "--photo-weight",
+        type=float,
+        help=f"weight of the photorealism term (default {PHOTO_WEIGHT:g}, relative to a "
+        "normalized objective)",
+    )
     p.add_argument("-o", "--output", type=Path, help="output file or existing folder")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -339,6 +401,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error(f"--steps {args.steps} must be >= 0")
     if args.size is not None and args.size < 16:
         p.error(f"--size {args.size} must be at least 16")
+    if args.photo_weight is not None and not args.photorealistic:
+        p.error("--photo-weight needs --photorealistic")
+    if args.photo_weight is not None and not (
+        args.photo_weight >= 0 and math.isfinite(args.photo_weight)
+    ):
+        p.error(f"--photo-weight {args.photo_weight} must be a finite number >= 0")
+    args.preset = args.preset or ("luan" if args.photorealistic else "johnson")
     return args
 
 
@@ -365,6 +434,9 @@ def main(argv: list[str] | None = None) -> int:
             args.tv_weight,
             args.normalize,
         ).to(device)
+        if args.photorealistic:
+            weight = PHOTO_WEIGHT if args.photo_weight is None else args.photo_weight
+            objective = Photorealistic(objective, photo, weight)
     except (ImageError, VGGWeightsError) as e:
         print(f"error: {str(e).replace('loss.vgg_weights=', '--vgg-weights ')}", file=sys.stderr)
         return 2
@@ -372,7 +444,8 @@ def main(argv: list[str] | None = None) -> int:
     h, w = photo.shape[-2:]
     print(
         f"{args.preset}: {preset['arch']}, {args.optimizer}, {steps} steps, {w}x{h}, "
-        f"init {args.init or preset['init']}, vgg weights {vgg_weights} ({loss_net.convention})",
+        f"init {args.init or preset['init']}, vgg weights {vgg_weights} ({loss_net.convention})"
+        + (f", photorealism weight {objective.weight:g}" if args.photorealistic else ""),
         file=sys.stderr,
     )
     start = time.perf_counter()
@@ -395,8 +468,9 @@ def main(argv: list[str] | None = None) -> int:
         image = preserve_color(image, photo, args.preserve_color)
     first, last = history[0], history[-1]
     print(
-        f"content loss {last['content_loss']:.4g}, style loss {last['style_loss']:.4g} "
-        f"(unweighted); total {last['loss']:.4g} (from {first['loss']:.4g}) "
+        f"content loss {last['content_loss']:.4g}, style loss {last['style_loss']:.4g}"
+        + (f", photorealism {last['photo_loss']:.4g}" if "photo_loss" in last else "")
+        + f" (unweighted); total {last['loss']:.4g} (from {first['loss']:.4g}) "
         f"in {seconds:.1f} s ({seconds / max(steps, 1):.2f} s/step)"
     )
     try:
