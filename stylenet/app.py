@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import html
+import math
 import os
 import shutil
 import sys
@@ -31,7 +32,7 @@ from stylenet.images import IMAGE_SUFFIXES, ImageError, load_image, save_image  
 from stylenet.infer import apply_controls, output_path, stylize  # noqa: E402
 
 MODEL_SUFFIXES = (".ckpt", ".safetensors")
-MAX_MEGAPIXELS = 16.0  # 4096 x 4096, or a 4000 x 3000 phone photo with room to spare
+MAX_MEGAPIXELS = 16.0  # 4000 x 4000, or a 4000 x 3000 phone photo with room to spare
 NO_COLOR = "off"
 
 
@@ -55,9 +56,14 @@ def no_models_text(folder: Path) -> str:
     )
 
 
+def size_limit(max_megapixels: float) -> str:
+    side = math.isqrt(int(max_megapixels * 1e6))
+    return f"{max_megapixels:g} megapixels, e.g. {side} x {side}"
+
+
 def check_pixels(path: Path, name: str, max_megapixels: float) -> None:
     """Refuse a photo above the size limit from its header, before decoding it."""
-    limit = f"the limit is {max_megapixels:g} megapixels, e.g. 4096 x 4096"
+    limit = f"the limit is {size_limit(max_megapixels)}"
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -155,18 +161,19 @@ def build_app(
         save_image(out, dst)
         return (str(src), str(dst)), str(dst)
 
-    limit = f"{max_megapixels:g} megapixels"
     with gr.Blocks(title="stylenet", analytics_enabled=False, delete_cache=(3600, 3600)) as app:
         gr.Markdown(
             "# stylenet: fast neural style transfer\n"
             "Upload a photo or take one with the webcam, pick a model and press **Stylize**. "
-            f"Photos up to **{limit}** (e.g. 4096 x 4096); larger ones are refused. "
+            f"Photos up to **{size_limit(max_megapixels)}**; larger ones are refused. "
             f"Models are the `.ckpt` / `.safetensors` files in `{checkpoints.resolve()}`."
         )
         names = choices()
         with gr.Row():
             with gr.Column():
-                photo = gr.Image(label="Photo", type="filepath", sources=["upload", "webcam"])
+                photo = gr.Image(
+                    label="Photo", type="filepath", sources=["upload", "webcam"], elem_id="photo"
+                )
                 with gr.Row():
                     pick = gr.Dropdown(
                         names, value=names[0] if names else None, label="Model", scale=4

@@ -143,8 +143,16 @@ def open_app(page: Page, url: str) -> None:
     expect(page.get_by_role("button", name="Stylize")).to_be_visible(timeout=60_000)
 
 
+def uploaded(page: Page, name: str = "", timeout: float = 60_000) -> None:
+    """Wait until the photo box shows the server's copy of the file (the upload is done)."""
+    named = f"[src*='{name}']" if name else ""  # [src*=''] would match nothing
+    img = page.locator(f"#photo img[src*='/gradio_api/file=']{named}")
+    img.wait_for(state="attached", timeout=timeout)
+
+
 def upload(page: Page, path: Path) -> None:
     page.locator("input[type=file]").first.set_input_files(str(path))
+    uploaded(page, path.name)
 
 
 def pick_model(page: Page, name: str) -> None:
@@ -175,7 +183,7 @@ def test_stylize_a_photo_in_the_browser(page, app_url, models, content_dir, tmp_
     photo = content_dir / PHOTO
     size = Image.open(photo).size
     open_app(page, app_url)
-    expect(page.get_by_text("16 megapixels")).to_be_visible()  # the size limit is on the page
+    expect(page.get_by_text("Photos up to 16 megapixels, e.g. 4000 x 4000")).to_be_visible()
     upload(page, photo)
     pick_model(page, "ink.safetensors")
     page.get_by_role("button", name="Stylize").click()
@@ -208,7 +216,9 @@ def test_webcam_picture(page, app_url):
     open_app(page, app_url)
     page.get_by_role("button", name="Capture from camera").click()
     page.get_by_role("button", name="Click to Access Webcam").click()
+    page.wait_for_function("document.querySelector('#photo video')?.readyState >= 2")  # playing
     page.get_by_role("button", name="capture photo").click()
+    uploaded(page)
     pick_model(page, "ink.safetensors")
     page.get_by_role("button", name="Stylize").click()
     expect(page.locator("a[download]").first).to_be_visible(timeout=120_000)
@@ -245,7 +255,10 @@ def bad_files(d: Path, content_dir: Path) -> dict[str, tuple[Path, str]]:
     return {
         "non-image": (text, "notes.jpg: not an image file"),
         "truncated": (truncated, "truncated.jpg: unreadable or truncated image"),
-        "huge": (huge, "huge.png: 5000 x 4000 is 20.0 megapixels, too large (the limit is 16"),
+        "huge": (
+            huge,
+            "huge.png: 5000 x 4000 is 20.0 megapixels, too large (the limit is 16 megapixels",
+        ),
     }
 
 
