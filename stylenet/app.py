@@ -14,6 +14,7 @@ import html
 import math
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -221,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
             "upload files and use this machine's CPU/GPU, with no login.",
             file=sys.stderr,
         )
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # exit cleanly: atexit removes results
     app = build_app(args.checkpoints, args.max_megapixels, args.device)
     app.queue(default_concurrency_limit=1)
     app.launch(

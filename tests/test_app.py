@@ -56,6 +56,7 @@ def free_port() -> int:
 def start_app(checkpoints: Path, tmp: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {**os.environ, "OMP_NUM_THREADS": "1", "GRADIO_TEMP_DIR": str(tmp / "gradio")}
+    env["TMPDIR"] = str(tmp)  # where the app keeps its results
     env["PYTHONPATH"] = str(ROOT)
     proc = subprocess.Popen(
         [sys.executable, "-m", "stylenet.app", "--checkpoints", str(checkpoints)]
@@ -310,8 +311,10 @@ def test_empty_checkpoints_folder_explains_where_models_go(page, models, content
         expect(page.locator("#no-models")).to_be_hidden()
         page.get_by_role("button", name="Stylize").click()
         expect(page.locator("a[download]").first).to_be_visible(timeout=120_000)
+        assert len(list(tmp_path.glob("stylenet-app-*/*/*_ink.png"))) == 1
     finally:
         stop(proc)
+    assert proc.returncode == 0 and not list(tmp_path.glob("stylenet-app-*"))  # results removed
 
 
 class FakeApp:
