@@ -53,31 +53,38 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_app(checkpoints: Path, tmp: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "GRADIO_TEMP_DIR": str(tmp / "gradio")}
-    env["TMPDIR"] = str(tmp)  # where the app keeps its results
-    env["PYTHONPATH"] = str(ROOT)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "stylenet.app", "--checkpoints", str(checkpoints)]
-        + ["--port", str(port)],
-        cwd=tmp,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=open(tmp / "app.log", "w"),  # noqa: SIM115
-    )
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 180  # a start-up limit, not a measurement
-    while True:
-        try:
-            urllib.request.urlopen(url, timeout=5).close()
-            return proc, url
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"app did not start: {(tmp / 'app.log').read_text()[-2000:]}")
-            time.sleep(0.5)
+class App:
+    """`python -m stylenet.app` on a free port, started in the background."""
+
+    def __init__(self, checkpoints: Path, tmp: Path):
+        self.tmp, self.log = tmp, tmp / "app.log"
+        port = free_port()
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "GRADIO_TEMP_DIR": str(tmp / "gradio")}
+        env["TMPDIR"] = str(tmp)  # where the app keeps its results
+        env["PYTHONPATH"] = str(ROOT)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "stylenet.app", "--checkpoints", str(checkpoints)]
+            + ["--port", str(port)],
+            cwd=tmp,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.log, "w"),  # noqa: SIM115
+        )
+        self.url = f"http://127.0.0.1:{port}/"
+
+    def ready(self) -> str:
+        """The page's address once it answers."""
+        deadline = time.monotonic() + 180  # a start-up limit, not a measurement
+        while True:
+            try:
+                urllib.request.urlopen(self.url, timeout=5).close()
+                return self.url
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    self.proc.kill()
+                    pytest.fail(f"app did not start: {self.log.read_text()[-2000:]}")
+                time.sleep(0.5)
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -99,10 +106,19 @@ def models(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def app_url(models, tmp_path_factory):
-    proc, url = start_app(models, tmp_path_factory.mktemp("app"))
-    yield url
-    stop(proc)
+def apps(models, tmp_path_factory):
+    """The app on the test models, and one on an empty folder; both start at once."""
+    empty = tmp_path_factory.mktemp("empty")
+    (empty / "none").mkdir()
+    both = App(models, tmp_path_factory.mktemp("app")), App(empty / "none", empty)
+    yield both
+    for app in both:
+        stop(app.proc)
+
+
+@pytest.fixture(scope="module")
+def app_url(apps):
+    return apps[0].ready()
 
 
 @pytest.fixture(scope="module")
@@ -293,12 +309,11 @@ def test_bad_checkpoint_is_refused_as_infer_refuses_it(
     assert not (models.parent / "PWNED").exists()
 
 
-def test_empty_checkpoints_folder_explains_where_models_go(page, models, content_dir, tmp_path):
-    empty = tmp_path / "none"
-    empty.mkdir()
-    proc, url = start_app(empty, tmp_path)
+def test_empty_checkpoints_folder_explains_where_models_go(page, apps, models, content_dir):
+    app = apps[1]
+    empty = app.tmp / "none"
     try:
-        open_app(page, url)
+        open_app(page, app.ready())
         where = f"No models in {empty.resolve()}. Put exported <style>.ckpt"
         expect(page.locator("#no-models")).to_contain_text(where)
         upload(page, content_dir / PHOTO)
@@ -311,10 +326,10 @@ def test_empty_checkpoints_folder_explains_where_models_go(page, models, content
         expect(page.locator("#no-models")).to_be_hidden()
         page.get_by_role("button", name="Stylize").click()
         expect(page.locator("a[download]").first).to_be_visible(timeout=120_000)
-        assert len(list(tmp_path.glob("stylenet-app-*/*/*_ink.png"))) == 1
+        assert len(list(app.tmp.glob("stylenet-app-*/*/*_ink.png"))) == 1
     finally:
-        stop(proc)
-    assert proc.returncode == 0 and not list(tmp_path.glob("stylenet-app-*"))  # results removed
+        stop(app.proc)
+    assert app.proc.returncode == 0 and not list(app.tmp.glob("stylenet-app-*"))  # results removed
 
 
 class FakeApp:
