@@ -33,7 +33,7 @@ def save_model(path: str | os.PathLike, net: TransformNet, meta: dict[str, Any])
     meta = {
         "format": FORMAT,
         "version": VERSION,
-        "arch": {"channels": net.channels, "num_residual": net.num_residual},
+        "arch": {"channels": net.channels, "num_residual": net.num_residual, "output": net.output},
         **meta,
     }
     json.dumps(meta)  # primitives only: fail here rather than write something unloadable
@@ -81,7 +81,11 @@ def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     net_state = {k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.")}
     meta = {
         "style": hp.get("style_name", path.stem),
-        "arch": {"channels": hp.get("channels", 32), "num_residual": hp.get("num_residual", 5)},
+        "arch": {
+            "channels": hp.get("channels", 32),
+            "num_residual": hp.get("num_residual", 5),
+            "output": hp.get("output", "sigmoid"),
+        },
     }
     return net_state, meta
 
@@ -93,7 +97,14 @@ def load_model(path: str | os.PathLike) -> tuple[TransformNet, dict[str, Any]]:
         raise CheckpointError(f"{path}: no such checkpoint file")
     state, meta = _read(path)
     arch = meta.get("arch", {})
-    net = TransformNet(int(arch.get("channels", 32)), int(arch.get("num_residual", 5)))
+    try:
+        net = TransformNet(
+            int(arch.get("channels", 32)),
+            int(arch.get("num_residual", 5)),
+            str(arch.get("output", "sigmoid")),
+        )
+    except ValueError as e:
+        raise CheckpointError(f"{path}: {e}") from None
     try:
         net.load_state_dict(state)
     except RuntimeError as e:

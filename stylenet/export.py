@@ -22,7 +22,7 @@ from torch import nn
 
 from stylenet.atomic import atomic_write
 from stylenet.checkpoint import CheckpointError, load_model
-from stylenet.transform_net import TransformNet
+from stylenet.transform_net import TransformNet, to_pixels
 
 SUFFIXES = {"onnx": ".onnx", "torchscript": ".pt"}
 OPSET = 17
@@ -37,12 +37,12 @@ class ExportNet(nn.Module):
 
     def __init__(self, net: TransformNet):
         super().__init__()
-        self.net = net.net
+        self.net, self.output = net.net, net.output
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2], x.shape[-1]
         x = F.pad(x, (0, (4 - w % 4) % 4, 0, (4 - h % 4) % 4), mode="replicate")
-        return torch.sigmoid(self.net(x))[..., :h, :w]
+        return to_pixels(self.net(x), self.output)[..., :h, :w]
 
 
 def export(net: TransformNet, path: str | Path, fmt: str, meta: dict[str, Any]) -> Path:

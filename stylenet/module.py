@@ -48,6 +48,7 @@ class StyleTransferModule(pl.LightningModule):
         lr: float = 1e-3,
         channels: int = 32,
         num_residual: int = 5,
+        output: str = "sigmoid",
         channels_last: bool = True,
         style_luminance_only: bool = False,
         normalize: bool = False,
@@ -57,7 +58,7 @@ class StyleTransferModule(pl.LightningModule):
     ):
         super().__init__()
         self.save_hyperparameters(ignore=["style_image", "loss_net"])
-        self.net = TransformNet(channels, num_residual)
+        self.net = TransformNet(channels, num_residual, output)
         self.loss_net = loss_net
         self.objective = StyleObjective(
             loss_net,

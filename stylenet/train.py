@@ -32,6 +32,7 @@ from stylenet.images import ImageError, load_image
 from stylenet.loss_net import LossNet, VGGWeightsError, check_layers
 from stylenet.module import NonFiniteLossError, StyleTransferModule
 from stylenet.precision import cpu_has_bf16
+from stylenet.transform_net import OUTPUTS
 
 log = logging.getLogger("stylenet")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -99,6 +100,10 @@ def check_config(cfg: DictConfig) -> Path:
         check_layers(list(cfg.loss.content_layers) + list(cfg.loss.style_layers), cfg.loss.arch)
     except ValueError as e:
         raise ConfigError(f"loss layers: {e}") from None
+    if model_output(cfg) not in OUTPUTS:
+        raise ConfigError(
+            f"model.output={model_output(cfg)!r}: expected one of {', '.join(OUTPUTS)}"
+        )
     if cfg.data.source in ("coco", "folder"):
         root = cfg.data.get("root")
         if not root or not resolve_path(root).is_dir():
@@ -124,6 +129,12 @@ def luminance_only(cfg: DictConfig) -> bool:
     """loss.style_luminance_only when set (true/false), else the style's own choice."""
     forced = cfg.loss.get("style_luminance_only")
     return bool(cfg.style.get("luminance_only", False) if forced is None else forced)
+
+
+def model_output(cfg: DictConfig) -> str:
+    """model.output when set (sigmoid/clamp), else the style's own choice (default sigmoid)."""
+    forced = cfg.model.get("output")
+    return str(cfg.style.get("output", "sigmoid") if forced is None else forced)
 
 
 def resolve_speed(cfg: DictConfig) -> tuple[str, bool]:
@@ -208,7 +219,7 @@ def fit(cfg: DictConfig, run_dir: Path) -> Path:
         color_weight=float(cfg.style.get("color_weight", 0.0)),
         cartoon_weight=float(cfg.style.get("cartoon_weight", 0.0)),
         compile=compile_,
-        **cfg.model,
+        **{**cfg.model, "output": model_output(cfg)},
     )
     data = PhotoDataModule(**cfg.data, seed=cfg.seed)
     ckpt_dir = run_dir / "checkpoints"

@@ -44,18 +44,35 @@ class UpsampleConv(nn.Sequential):
         super().__init__(nn.Upsample(scale_factor=2, mode="nearest"), ConvLayer(cin, cout, 3))
 
 
+OUTPUTS = ("sigmoid", "clamp")
+
+
+def to_pixels(z: torch.Tensor, output: str) -> torch.Tensor:
+    """The last conv's values as pixels in [0, 1] (see TransformNet's `output`)."""
+    if output == "sigmoid":
+        return torch.sigmoid(z)
+    y = 0.5 + z
+    return y + (y.clamp(0, 1) - y).detach()  # clipped values, identity gradient
+
+
 class TransformNet(nn.Module):
     """9x9 conv 32, stride-2 convs 64 and 128, residual blocks, two upsample stages, 9x9 conv 3.
 
     Inputs whose sides are not multiples of 4 are padded (replicate) and the output cropped back,
     so any H x W of at least 8 x 8 works.
+
+    output: how the last conv's values become pixels in [0, 1]. "sigmoid" (the default, and what
+    every checkpoint without the key was trained with); "clamp": 0.5 + z clipped to [0, 1] with the
+    gradient passed through, so a region pushed to pure white or black still gets a gradient and
+    can come back (under a sigmoid, saturated regions stop learning and stay as flat blobs).
     """
 
-    def __init__(self, channels: int = 32, num_residual: int = 5):
+    def __init__(self, channels: int = 32, num_residual: int = 5, output: str = "sigmoid"):
         super().__init__()
+        if output not in OUTPUTS:
+            raise ValueError(f"output={output!r}: expected one of {', '.join(OUTPUTS)}")
         c = channels
-        self.channels = channels
-        self.num_residual = num_residual
+        self.channels, self.num_residual, self.output = channels, num_residual, output
         self.net = nn.Sequential(
             ConvLayer(3, c, 9),
             ConvLayer(c, 2 * c, 3, stride=2),
@@ -71,5 +88,4 @@ class TransformNet(nn.Module):
         ph, pw = (-h) % 4, (-w) % 4
         if ph or pw:
             x = F.pad(x, (0, pw, 0, ph), mode="replicate")
-        y = torch.sigmoid(self.net(x))
-        return y[..., :h, :w]
+        return to_pixels(self.net(x), self.output)[..., :h, :w]
