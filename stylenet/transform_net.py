@@ -44,15 +44,14 @@ class UpsampleConv(nn.Sequential):
         super().__init__(nn.Upsample(scale_factor=2, mode="nearest"), ConvLayer(cin, cout, 3))
 
 
-OUTPUTS = ("sigmoid", "clamp")
+OUTPUTS = ("sigmoid", "linear")
 
 
-def to_pixels(z: torch.Tensor, output: str) -> torch.Tensor:
-    """The last conv's values as pixels in [0, 1] (see TransformNet's `output`)."""
+def to_pixels(z: torch.Tensor, output: str, training: bool = False) -> torch.Tensor:
+    """The last conv's values as pixels (see TransformNet's `output`)."""
     if output == "sigmoid":
         return torch.sigmoid(z)
-    y = 0.5 + z
-    return y + (y.clamp(0, 1) - y).detach()  # clipped values, identity gradient
+    return 0.5 + z if training else (0.5 + z).clamp(0, 1)
 
 
 class TransformNet(nn.Module):
@@ -62,9 +61,10 @@ class TransformNet(nn.Module):
     so any H x W of at least 8 x 8 works.
 
     output: how the last conv's values become pixels in [0, 1]. "sigmoid" (the default, and what
-    every checkpoint without the key was trained with); "clamp": 0.5 + z clipped to [0, 1] with the
-    gradient passed through, so a region pushed to pure white or black still gets a gradient and
-    can come back (under a sigmoid, saturated regions stop learning and stay as flat blobs).
+    every checkpoint without the key was trained with); "linear": 0.5 + z, unbounded in training
+    (the losses, whose targets are all in [0, 1], pull stray values back) and clipped to [0, 1] in
+    eval mode, as in pytorch/examples' fast_neural_style. Under a sigmoid, a region the loss pushes
+    towards pure white or black saturates, stops getting a gradient and stays a flat blob.
     """
 
     def __init__(self, channels: int = 32, num_residual: int = 5, output: str = "sigmoid"):
@@ -88,4 +88,4 @@ class TransformNet(nn.Module):
         ph, pw = (-h) % 4, (-w) % 4
         if ph or pw:
             x = F.pad(x, (0, pw, 0, ph), mode="replicate")
-        return to_pixels(self.net(x), self.output)[..., :h, :w]
+        return to_pixels(self.net(x), self.output, self.training)[..., :h, :w]
