@@ -25,9 +25,9 @@ def bilateral(x: torch.Tensor, r: int, sigma_space: float, sigma_color: float) -
         total, norm = torch.zeros_like(x), torch.zeros_like(x[:, :1])
         for d in range(-r, r + 1):
             n = pad.narrow(dim, r + d, x.shape[dim])
-            d2 = (n - x).square().sum(1, keepdim=True)
-            w = torch.exp(-d2 / (2 * sigma_color**2) - d * d / (2 * sigma_space**2))
-            total += w * n
+            w = (n - x).square_().sum(1, keepdim=True)  # squared colour distance, then weight:
+            w.mul_(-0.5 / sigma_color**2).add_(-0.5 * d * d / sigma_space**2).exp_()
+            total.addcmul_(w, n)
             norm += w
         x = total / norm
     return x

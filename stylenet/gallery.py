@@ -191,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
         for photo in photos:
             out = to_pil(stylize(net, to_tensor(photo), device))
             tiles.append(out.resize((args.size, args.size), Image.Resampling.LANCZOS))
-        columns.append((style, tiles))
+        steps = meta.get("steps")  # training steps, shown so a short run reads as one
+        columns.append((f"{style}, {steps} steps" if steps else style, tiles))
         took = time.perf_counter() - start
         print(f"[{i}/{len(ckpts)}] {style} ({ckpt}): {len(tiles)} photo(s) in {took:.1f} s")
     if not columns:
