@@ -155,8 +155,15 @@ def page(browser):
     context.close()
 
 
+def same_picture(a: np.ndarray, b: np.ndarray) -> bool:
+    """Equal up to float rounding: the app and infer.py may run with other thread counts, whose
+    reductions differ in the last bits, so a few pixels may be one level apart."""
+    diff = np.abs(a.astype(int) - b.astype(int))
+    return a.shape == b.shape and diff.max() <= 1 and (diff > 0).mean() < 1e-3
+
+
 def open_app(page: Page, url: str) -> None:
-    page.goto(url)
+    page.goto(url, timeout=120_000)  # a loaded 2-core machine took over 30 s
     expect(page.get_by_role("button", name="Stylize")).to_be_visible(timeout=60_000)
 
 
@@ -217,7 +224,7 @@ def test_stylize_a_photo_in_the_browser(page, app_url, models, content_dir, tmp_
     result = Image.open(io.BytesIO(body))
     assert result.size == size
     expected = infer_output(models / "ink.safetensors", photo, tmp_path / "infer")
-    assert np.array_equal(np.asarray(result), expected)
+    assert same_picture(np.asarray(result), expected)
     assert page.outside == []
 
 
@@ -258,7 +265,7 @@ def test_strength_and_colour_controls_match_infer(page, app_url, models, content
     result = np.asarray(Image.open(io.BytesIO(page.request.get(link.get_attribute("href")).body())))
     flags = ("--strength", "0.5", "--preserve-color", "luminance")
     expected = infer_output(models / "ink.safetensors", photo, tmp_path / "infer", *flags)
-    assert np.array_equal(result, expected)
+    assert same_picture(result, expected)
     assert not np.array_equal(result, infer_output(models / "ink.safetensors", photo, tmp_path))
 
 
