@@ -30,9 +30,8 @@ ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINT_DIR = ROOT / "checkpoints"
 PHOTO_DIR = ROOT / "data" / "photos"
 SHARED_PHOTOS = ROOT.parent / "shared" / "images" / "content"
-SHARED_NAMES = (  # a portrait, dogs, a landscape, people: none is in scikit-image's sample set
+SHARED_NAMES = (  # a portrait, a landscape, people: Kodak's, free to show; none is in data/photos
     "kodak_kodim04_portrait.png",
-    "lomiri_friends_dogs.jpg",
     "kodak_kodim21_lighthouse.png",
     "kodak_kodim14_rafting.png",
 )
