@@ -132,7 +132,7 @@ def luminance_only(cfg: DictConfig) -> bool:
 
 
 def model_output(cfg: DictConfig) -> str:
-    """model.output when set (sigmoid/clamp), else the style's own choice (default sigmoid)."""
+    """model.output when set (sigmoid/linear), else the style's own choice (default sigmoid)."""
     forced = cfg.model.get("output")
     return str(cfg.style.get("output", "sigmoid") if forced is None else forced)
 
