@@ -25,7 +25,7 @@ from stylenet.color_transfer import METHODS as TRANSFER_METHODS
 from stylenet.color_transfer import color_transfer
 from stylenet.gallery import _font
 from stylenet.images import ImageError, load_pil, save_image
-from stylenet.infer import expand_inputs, output_path
+from stylenet.infer import check_output, expand_inputs, output_path, report_failure, summary
 
 FILTERS: dict[str, Callable[..., np.ndarray]] = {
     "find-edges": ops.find_edges,
@@ -164,31 +164,17 @@ def main(argv: list[str] | None = None) -> int:
     for src in expand_inputs(args.inputs, skip_suffix=f"_{args.filter}"):
         dst = output_path(src, args.filter, args.output_dir)
         try:
-            if dst.resolve() == src.resolve():
-                raise FileExistsError(f"{dst}: would overwrite its input")
-            if dst.exists() and not args.overwrite:
-                raise FileExistsError(f"{dst}: exists (pass --overwrite to replace it)")
+            check_output(src, dst, args.overwrite)
             start = time.perf_counter()
             out = fn(to_array(load_pil(src)), **kwargs)
             save_image(torch.from_numpy(out).permute(2, 0, 1), dst)
         except (ImageError, FileExistsError, OSError, MemoryError) as e:
             failed += 1
-            if isinstance(e, MemoryError):
-                e = "not enough memory for this image"
-            elif isinstance(e, OSError) and not isinstance(e, FileExistsError):
-                e = f"cannot write {dst} ({e.strerror or e})"
-            print(
-                f"error: {src}: {e}" if str(src) not in str(e) else f"error: {e}", file=sys.stderr
-            )
+            report_failure(src, dst, e)
             continue
         done += 1
         print(f"{src} -> {dst} ({time.perf_counter() - start:.2f} s)")
-    if done + failed == 0:
-        print("error: no input images", file=sys.stderr)
-        return 1
-    if failed:
-        print(f"{failed} of {done + failed} file(s) failed", file=sys.stderr)
-    return 1 if failed else 0
+    return summary(done, failed, "images")
 
 
 SHEET = (  # label, filter, options: the cells of docs/filters.jpg after the photo

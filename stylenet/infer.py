@@ -157,6 +157,33 @@ def apply_controls(
     return blend(photo, stylized, strength) if strength < 1.0 else stylized
 
 
+def check_output(src: Path, dst: Path, overwrite: bool) -> None:
+    """FileExistsError unless dst may be written for src."""
+    if dst.resolve() == src.resolve():
+        raise FileExistsError(f"{dst}: would overwrite its input")
+    if dst.exists() and not overwrite:
+        raise FileExistsError(f"{dst}: exists (pass --overwrite to replace it)")
+
+
+def report_failure(src: Path, dst: Path, e: Exception) -> None:
+    """The one error line for a file that could not be done."""
+    if isinstance(e, MemoryError):
+        e = "not enough memory for this image"
+    elif isinstance(e, OSError) and not isinstance(e, FileExistsError):
+        e = f"cannot write {dst} ({e.strerror or e})"
+    print(f"error: {src}: {e}" if str(src) not in str(e) else f"error: {e}", file=sys.stderr)
+
+
+def summary(done: int, failed: int, what: str) -> int:
+    """Exit status of a batch; says so when nothing was found or something failed."""
+    if done + failed == 0:
+        print(f"error: no input {what}", file=sys.stderr)
+        return 1
+    if failed:
+        print(f"{failed} of {done + failed} file(s) failed", file=sys.stderr)
+    return 1 if failed else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
@@ -169,10 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     for src in expand_inputs(args.inputs, skip_suffix=f"_{style}"):
         dst = output_path(src, style, args.output_dir)
         try:
-            if dst.resolve() == src.resolve():
-                raise FileExistsError(f"{dst}: would overwrite its input")
-            if dst.exists() and not args.overwrite:
-                raise FileExistsError(f"{dst}: exists (pass --overwrite to replace it)")
+            check_output(src, dst, args.overwrite)
             if src.suffix.lower() in VIDEO_SUFFIXES:
                 r = stylize_video(
                     src,
@@ -192,20 +216,11 @@ def main(argv: list[str] | None = None) -> int:
             save_image(out, dst)
         except (ImageError, VideoError, FileExistsError, OSError) as e:
             failed += 1
-            if isinstance(e, OSError) and not isinstance(e, FileExistsError):
-                e = f"cannot write {dst} ({e.strerror or e})"
-            print(
-                f"error: {src}: {e}" if str(src) not in str(e) else f"error: {e}", file=sys.stderr
-            )
+            report_failure(src, dst, e)
             continue
         done += 1
         print(f"{src} -> {dst}")
-    if done + failed == 0:
-        print("error: no input images or videos", file=sys.stderr)
-        return 1
-    if failed:
-        print(f"{failed} of {done + failed} file(s) failed", file=sys.stderr)
-    return 1 if failed else 0
+    return summary(done, failed, "images or videos")
 
 
 if __name__ == "__main__":
