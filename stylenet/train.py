@@ -100,10 +100,9 @@ def check_config(cfg: DictConfig) -> Path:
         check_layers(list(cfg.loss.content_layers) + list(cfg.loss.style_layers), cfg.loss.arch)
     except ValueError as e:
         raise ConfigError(f"loss layers: {e}") from None
-    if model_output(cfg) not in OUTPUTS:
-        raise ConfigError(
-            f"model.output={model_output(cfg)!r}: expected one of {', '.join(OUTPUTS)}"
-        )
+    output = model_output(cfg)
+    if output not in OUTPUTS:
+        raise ConfigError(f"model.output={output!r}: expected one of {', '.join(OUTPUTS)}")
     if cfg.data.source in ("coco", "folder"):
         root = cfg.data.get("root")
         if not root or not resolve_path(root).is_dir():

@@ -23,6 +23,8 @@ def composed(*overrides: str):
     [
         (["style=wave", "style.image=data/styles/missing.jpg"], "style image"),
         (["style.color_weight=-1"], "style.color_weight=-1 must be"),
+        (["style.cartoon_weight=-2"], "style.cartoon_weight=-2 must be"),
+        (["model.output=tanh"], "model.output='tanh': expected one of sigmoid, linear"),
         (["style.image=/no/such/art.jpg"], "not found"),
         (["style=custom"], "has no image"),
         (["loss.style_layers=[relu1_2,relu9_9]"], "unknown vgg16 layer(s) ['relu9_9']"),
