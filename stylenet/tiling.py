@@ -16,7 +16,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from stylenet.transform_net import ConvLayer, ResidualBlock, TransformNet, UpsampleConv
+from stylenet.transform_net import (
+    ConvLayer,
+    ResidualBlock,
+    TransformNet,
+    UpsampleConv,
+    to_pixels,
+)
 
 STRIP_ELEMENTS = 1 << 26  # elements in a strip's widest temporary: 128 MB in bf16
 
@@ -180,7 +186,8 @@ def stylize_strips(
 ) -> torch.Tensor:
     """net(x) for a (B, 3, H, W) batch, layer by layer in strips of `rows` rows (None: auto).
 
-    Activations are stored in `dtype`; statistics and the final sigmoid are float32 (as returned).
+    Activations are stored in `dtype`; statistics and the output activation are float32 (as
+    returned).
     """
     h, w = x.shape[-2:]
     ph, pw = (-h) % 4, (-w) % 4
@@ -198,4 +205,4 @@ def stylize_strips(
             x = _conv_layer(x, m[1], True, dtype, rows)
         else:
             x = _conv_layer(x, m, False, dtype, rows)
-    return torch.sigmoid(x[..., :h, :w].float())
+    return to_pixels(x[..., :h, :w].float(), net.output)

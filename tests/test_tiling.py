@@ -18,10 +18,10 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     return math.inf if mse == 0 else -10 * math.log10(mse)
 
 
-def styled_net(seed: int = 0) -> TransformNet:
+def styled_net(seed: int = 0, output: str = "sigmoid") -> TransformNet:
     """A random net with varied instance-norm scales, so normalisation matters everywhere."""
     torch.manual_seed(seed)
-    net = TransformNet().eval()
+    net = TransformNet(output=output).eval()
     with torch.no_grad():
         for m in net.modules():
             if isinstance(m, torch.nn.InstanceNorm2d):
@@ -40,6 +40,17 @@ def test_strips_equal_untiled_in_fp32(rows):
     assert out.shape == ref.shape and out.dtype == torch.float32
     assert psnr(out, ref) > 100
     assert not x.is_contiguous(memory_format=torch.channels_last)  # input left as it was
+
+
+def test_strips_keep_a_linear_output():
+    """A model.output=linear net is clipped, not squashed by a sigmoid, in strips too."""
+    net = styled_net(output="linear")
+    with torch.no_grad():
+        net.net[-1][1].bias.fill_(0.4)  # push some pixels past 1, where the clip shows
+        x = torch.rand(1, 3, 40, 52)
+        ref = net(x)
+    assert (ref == 1).any()
+    assert psnr(stylize_strips(net, x, torch.float32, 8), ref) > 100
 
 
 def test_strip_height_follows_width():
