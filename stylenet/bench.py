@@ -29,8 +29,8 @@ from stylenet.infer import stylize
 from stylenet.loss_net import LossNet
 from stylenet.losses import content_loss, gram, style_loss
 from stylenet.module import StyleTransferModule
+from stylenet.nets.transform_net import TransformNet
 from stylenet.precision import compute_dtype, has_bf16
-from stylenet.transform_net import TransformNet
 
 CONTENT, STYLE = ["relu2_2"], ["relu1_2", "relu2_2", "relu3_3", "relu4_3"]
 SIZES = ["256x256", "512x512", "1024x1024", "1920x1080"]

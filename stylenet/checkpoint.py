@@ -18,7 +18,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from stylenet.atomic import atomic_write
-from stylenet.transform_net import TransformNet
+from stylenet.nets.transform_net import TransformNet
 
 FORMAT = "stylenet-model"
 VERSION = 1
@@ -33,6 +33,7 @@ def save_model(path: str | os.PathLike, net: TransformNet, meta: dict[str, Any])
     meta = {
         "format": FORMAT,
         "version": VERSION,
+        "kind": "johnson",
         "arch": {"channels": net.channels, "num_residual": net.num_residual, "output": net.output},
         **meta,
     }

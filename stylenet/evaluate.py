@@ -26,10 +26,10 @@ import torch
 from stylenet.checkpoint import CheckpointError, load_model
 from stylenet.images import IMAGE_SUFFIXES, ImageError, find_images, load_image
 from stylenet.loss_net import LossNet, VGGWeightsError
+from stylenet.nets.transform_net import TransformNet
 from stylenet.objective import StyleObjective
 from stylenet.optimize import INITS, PRESETS
 from stylenet.optimize import run as optimize
-from stylenet.transform_net import TransformNet
 
 PARTS = ("content_loss", "style_loss", "total")
 

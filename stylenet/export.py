@@ -22,7 +22,7 @@ from torch import nn
 
 from stylenet.atomic import atomic_write
 from stylenet.checkpoint import CheckpointError, load_model
-from stylenet.transform_net import TransformNet, to_pixels
+from stylenet.nets.transform_net import TransformNet, to_pixels
 
 SUFFIXES = {"onnx": ".onnx", "torchscript": ".pt"}
 OPSET = 17

@@ -20,9 +20,9 @@ from stylenet.checkpoint import CheckpointError, load_model
 from stylenet.color import METHODS, blend, preserve_color
 from stylenet.export import load_onnx
 from stylenet.images import ImageError, find_images, load_image, save_image
+from stylenet.nets.transform_net import TransformNet
 from stylenet.precision import compute_dtype
 from stylenet.tiling import stylize_strips
-from stylenet.transform_net import TransformNet
 from stylenet.video import VIDEO_SUFFIXES, VideoError, find_videos, stylize_video
 
 CHECKPOINT_DIR = Path("checkpoints")

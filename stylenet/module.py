@@ -15,8 +15,8 @@ from torchvision.utils import make_grid
 
 from stylenet.images import save_image, to_pil
 from stylenet.loss_net import LossNet
+from stylenet.nets.transform_net import TransformNet
 from stylenet.objective import StyleObjective
-from stylenet.transform_net import TransformNet
 
 log = logging.getLogger(__name__)
 FINITE_CHECK_EVERY = 10  # steps between host syncs that check the loss stayed finite

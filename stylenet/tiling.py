@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from stylenet.transform_net import (
+from stylenet.nets.transform_net import (
     ConvLayer,
     ResidualBlock,
     TransformNet,

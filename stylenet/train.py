@@ -31,8 +31,8 @@ from stylenet.evaluate import evaluate, format_table, load_photos, table_rows
 from stylenet.images import ImageError, load_image
 from stylenet.loss_net import LossNet, VGGWeightsError, check_layers
 from stylenet.module import NonFiniteLossError, StyleTransferModule
+from stylenet.nets.transform_net import OUTPUTS
 from stylenet.precision import cpu_has_bf16
-from stylenet.transform_net import OUTPUTS
 
 log = logging.getLogger("stylenet")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent

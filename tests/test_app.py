@@ -27,7 +27,7 @@ from playwright.sync_api import Page, expect, sync_playwright
 from stylenet.app import find_models, parse_args
 from stylenet.checkpoint import save_model
 from stylenet.infer import main as infer_main
-from stylenet.transform_net import TransformNet
+from stylenet.nets.transform_net import TransformNet
 
 pytestmark = pytest.mark.slow
 

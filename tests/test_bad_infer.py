@@ -10,7 +10,7 @@ from PIL import Image
 
 from stylenet.checkpoint import save_model
 from stylenet.infer import main
-from stylenet.transform_net import TransformNet
+from stylenet.nets.transform_net import TransformNet
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ import trainrun
 
 from stylenet.checkpoint import CheckpointError, check_resumable, load_model, save_model
 from stylenet.checkpoint_io import SafeCheckpointIO
-from stylenet.transform_net import TransformNet
+from stylenet.nets.transform_net import TransformNet
 
 
 class Payload:
@@ -168,7 +168,7 @@ WRITER = """
 import sys, torch
 from stylenet.checkpoint import save_model
 from stylenet.checkpoint_io import SafeCheckpointIO
-from stylenet.transform_net import TransformNet
+from stylenet.nets.transform_net import TransformNet
 out, i = sys.argv[1], 0
 net = TransformNet(16, 2)
 while True:

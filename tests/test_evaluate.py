@@ -14,7 +14,7 @@ import torch
 from stylenet import evaluate
 from stylenet.checkpoint import load_model, save_model
 from stylenet.images import save_image
-from stylenet.transform_net import TransformNet
+from stylenet.nets.transform_net import TransformNet
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -17,7 +17,7 @@ from stylenet import infer
 from stylenet.checkpoint import save_model
 from stylenet.export import main
 from stylenet.images import load_image
-from stylenet.transform_net import TransformNet
+from stylenet.nets.transform_net import TransformNet
 
 SIZES = [(97, 130), (128, 192)]  # H x W; the first is odd and not a multiple of 4
 

@@ -11,7 +11,7 @@ from PIL import Image
 
 from stylenet import gallery
 from stylenet.checkpoint import save_model
-from stylenet.transform_net import TransformNet
+from stylenet.nets.transform_net import TransformNet
 
 SIZE = 48  # tile side: layout is GAP + cols*(SIZE+GAP) wide, HEADER + rows*(SIZE+GAP) high
 

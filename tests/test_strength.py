@@ -9,7 +9,7 @@ from stylenet import infer
 from stylenet.checkpoint import save_model
 from stylenet.color import blend, rgb_to_yuv
 from stylenet.images import load_image, save_image
-from stylenet.transform_net import TransformNet
+from stylenet.nets.transform_net import TransformNet
 
 
 def test_blend_end_points_and_midpoint():

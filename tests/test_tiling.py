@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 
 from stylenet.images import load_image
+from stylenet.nets.transform_net import TransformNet
 from stylenet.tiling import _rows, stylize_strips
-from stylenet.transform_net import TransformNet
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:

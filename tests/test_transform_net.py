@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from stylenet.transform_net import TransformNet
+from stylenet.nets.transform_net import TransformNet
 
 
 @pytest.mark.parametrize("size", [(256, 256), (250, 333), (17, 9), (64, 100)])

@@ -9,7 +9,7 @@ import torch
 from stylenet.checkpoint import save_model
 from stylenet.images import load_image
 from stylenet.infer import main
-from stylenet.transform_net import TransformNet
+from stylenet.nets.transform_net import TransformNet
 from stylenet.video import flicker, pan_zoom_clip, stylize_video
 
 
