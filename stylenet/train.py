@@ -136,6 +136,11 @@ def model_output(cfg: DictConfig) -> str:
     return str(cfg.style.get("output", "sigmoid") if forced is None else forced)
 
 
+def net_args(cfg: DictConfig) -> dict[str, Any]:
+    """The model group's constructor arguments (all its keys but `family`)."""
+    return {k: v for k, v in cfg.model.items() if k != "family"}
+
+
 def resolve_speed(cfg: DictConfig) -> tuple[str, bool]:
     """(Lightning precision, compile?) for `trainer.precision=auto` and `compile=auto`.
 
@@ -218,7 +223,7 @@ def fit(cfg: DictConfig, run_dir: Path) -> Path:
         color_weight=float(cfg.style.get("color_weight", 0.0)),
         cartoon_weight=float(cfg.style.get("cartoon_weight", 0.0)),
         compile=compile_,
-        **{**cfg.model, "output": model_output(cfg)},
+        **{**net_args(cfg), "output": model_output(cfg)},
     )
     data = PhotoDataModule(**cfg.data, seed=cfg.seed)
     ckpt_dir = run_dir / "checkpoints"
