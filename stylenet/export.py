@@ -42,7 +42,7 @@ class ExportNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2], x.shape[-1]
         x = F.pad(x, (0, (4 - w % 4) % 4, 0, (4 - h % 4) % 4), mode="replicate")
-        return to_pixels(self.net(x), self.output)[..., :h, :w]
+        return to_pixels(self.net(x), self.output, photo=x)[..., :h, :w]
 
 
 def export(net: TransformNet, path: str | Path, fmt: str, meta: dict[str, Any]) -> Path:

@@ -193,7 +193,7 @@ def stylize_strips(
     ph, pw = (-h) % 4, (-w) % 4
     if ph or pw:
         x = F.pad(x, (0, pw, 0, ph), mode="replicate")
-    x = x.contiguous(memory_format=torch.channels_last)
+    x = photo = x.contiguous(memory_format=torch.channels_last)
     for m in net.net:
         if isinstance(m, ResidualBlock):
             body = m.body
@@ -205,4 +205,4 @@ def stylize_strips(
             x = _conv_layer(x, m[1], True, dtype, rows)
         else:
             x = _conv_layer(x, m, False, dtype, rows)
-    return to_pixels(x[..., :h, :w].float(), net.output)
+    return to_pixels(x.float(), net.output, photo=photo)[..., :h, :w]

@@ -58,6 +58,18 @@ def test_onnx_matches_pytorch_on_real_photos(model, photos, tmp_path):
     assert '"style": "ink"' in meta["stylenet"]
 
 
+def test_onnx_residual_output_matches_pytorch(photos, tmp_path):
+    torch.manual_seed(0)
+    net = TransformNet(output="residual").eval()
+    ckpt = save_model(tmp_path / "res.ckpt", net, {"style": "res"})
+    path = export((net, ckpt), "onnx", tmp_path)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    x = photos[0]  # odd size: the photo is padded with the features and cropped with them
+    with torch.no_grad():
+        ref = net(x)
+    assert np.abs(session.run(None, {"image": x.numpy()})[0] - ref.numpy()).max() <= 1e-3
+
+
 def test_default_output_beside_checkpoint_and_no_overwrite(model, capsys):
     dst = model[1].with_suffix(".onnx")
     assert main(["--ckpt", str(model[1])]) == 0

@@ -42,6 +42,15 @@ def test_strips_equal_untiled_in_fp32(rows):
     assert not x.is_contiguous(memory_format=torch.channels_last)  # input left as it was
 
 
+def test_strips_keep_a_residual_output():
+    """A model.output=residual net adds to the photo's logits in strips as in its forward."""
+    net = styled_net(output="residual")
+    x = torch.rand(1, 3, 42, 50)  # sides not multiples of 4: the photo is padded like the features
+    with torch.no_grad():
+        ref = net(x)
+    assert psnr(stylize_strips(net, x, torch.float32, 8), ref) > 100
+
+
 def test_strips_keep_a_linear_output():
     """A model.output=linear net is clipped, not squashed by a sigmoid, in strips too."""
     net = styled_net(output="linear")

@@ -52,3 +52,17 @@ def test_linear_output_keeps_the_gradient_of_saturated_pixels():
 def test_unknown_output_is_refused():
     with pytest.raises(ValueError, match="output='tanh'"):
         TransformNet(output="tanh")
+
+
+def test_residual_output_starts_at_the_photo_and_keeps_its_colours():
+    """z = 0 returns the photo exactly (up to the logit clamp); a fresh net starts close to it,
+    while a sigmoid net starts grey."""
+    torch.manual_seed(0)
+    x = torch.rand(1, 3, 40, 52) * 0.9 + 0.05
+    net = TransformNet(output="residual").eval()
+    last = net.net[-1][1]
+    with torch.no_grad():
+        assert (net(x) - x).abs().mean() < 0.05
+        assert (TransformNet().eval()(x) - x).abs().mean() > 0.1
+        last.weight.zero_()
+        assert torch.allclose(net(x), x, atol=1e-5)

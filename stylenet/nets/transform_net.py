@@ -44,13 +44,19 @@ class UpsampleConv(nn.Sequential):
         super().__init__(nn.Upsample(scale_factor=2, mode="nearest"), ConvLayer(cin, cout, 3))
 
 
-OUTPUTS = ("sigmoid", "linear")
+OUTPUTS = ("sigmoid", "linear", "residual")
+LOGIT_EPS = 1e-3  # photo pixels are clamped to [eps, 1 - eps] before their logit (residual)
 
 
-def to_pixels(z: torch.Tensor, output: str, training: bool = False) -> torch.Tensor:
-    """The last conv's values as pixels (see TransformNet's `output`)."""
+def to_pixels(
+    z: torch.Tensor, output: str, training: bool = False, photo: torch.Tensor | None = None
+) -> torch.Tensor:
+    """The last conv's values as pixels (see TransformNet's `output`; residual needs the photo,
+    of z's size)."""
     if output == "sigmoid":
         return torch.sigmoid(z)
+    if output == "residual":
+        return torch.sigmoid(torch.logit(photo.float().clamp(LOGIT_EPS, 1 - LOGIT_EPS)) + z)
     return 0.5 + z if training else (0.5 + z).clamp(0, 1)
 
 
@@ -65,6 +71,10 @@ class TransformNet(nn.Module):
     (the losses, whose targets are all in [0, 1], pull stray values back) and clipped to [0, 1] in
     eval mode, as in pytorch/examples' fast_neural_style. Under a sigmoid, a region the loss pushes
     towards pure white or black saturates, stops getting a gradient and stays a flat blob.
+    "residual": sigmoid(logit(photo) + z), a change to the photo: z = 0 returns the photo itself.
+    The instance norms remove each image's mean colour and contrast from the features, so the
+    other outputs must guess the photo's colours back (skin drifts to grey-green); a residual
+    output keeps them unless the loss asks for a change.
     """
 
     def __init__(self, channels: int = 32, num_residual: int = 5, output: str = "sigmoid"):
@@ -82,10 +92,15 @@ class TransformNet(nn.Module):
             UpsampleConv(2 * c, c),
             ConvLayer(c, 3, 9, norm_relu=False),
         )
+        if output == "residual":  # start near the photo itself
+            last = self.net[-1][1]
+            with torch.no_grad():
+                last.weight.mul_(0.1)
+                last.bias.zero_()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
         ph, pw = (-h) % 4, (-w) % 4
         if ph or pw:
             x = F.pad(x, (0, pw, 0, ph), mode="replicate")
-        return to_pixels(self.net(x), self.output, self.training)[..., :h, :w]
+        return to_pixels(self.net(x), self.output, self.training, x)[..., :h, :w]
