@@ -34,7 +34,12 @@ def save_model(path: str | os.PathLike, net: TransformNet, meta: dict[str, Any])
         "format": FORMAT,
         "version": VERSION,
         "kind": "johnson",
-        "arch": {"channels": net.channels, "num_residual": net.num_residual, "output": net.output},
+        "arch": {
+            "channels": net.channels,
+            "num_residual": net.num_residual,
+            "output": net.output,
+            "photo_colors": net.photo_colors,
+        },
         **meta,
     }
     json.dumps(meta)  # primitives only: fail here rather than write something unloadable
@@ -86,6 +91,7 @@ def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
             "channels": hp.get("channels", 32),
             "num_residual": hp.get("num_residual", 5),
             "output": hp.get("output", "sigmoid"),
+            "photo_colors": hp.get("photo_colors", False),
         },
     }
     return net_state, meta
@@ -103,6 +109,7 @@ def load_model(path: str | os.PathLike) -> tuple[TransformNet, dict[str, Any]]:
             int(arch.get("channels", 32)),
             int(arch.get("num_residual", 5)),
             str(arch.get("output", "sigmoid")),
+            bool(arch.get("photo_colors", False)),
         )
     except ValueError as e:
         raise CheckpointError(f"{path}: {e}") from None

@@ -40,10 +40,19 @@ def luminance(x: torch.Tensor) -> torch.Tensor:
 
 
 def transfer_luminance(stylized: torch.Tensor, photo: torch.Tensor) -> torch.Tensor:
-    """The stylized image's luminance with the photo's chrominance (U, V): the photo's colours."""
-    y = rgb_to_yuv(stylized)[..., :1, :, :]
-    uv = rgb_to_yuv(photo.to(stylized))[..., 1:, :, :]
-    return yuv_to_rgb(torch.cat([y, uv], dim=-3)).clamp(0, 1)
+    """The stylized image's luminance with the photo's chrominance (U, V): the photo's colours.
+
+    In RGB: the photo plus the difference of the luminances on every channel (YUV -> RGB maps a
+    change of Y alone to an equal change of R, G and B). Written with scalars so that TorchScript
+    exports it (stylenet/export.py).
+    """
+    photo = photo.to(stylized)
+    return (photo + (_y(stylized) - _y(photo))).clamp(0, 1)
+
+
+def _y(x: torch.Tensor) -> torch.Tensor:
+    """BT.601 luminance, one channel."""
+    return 0.299 * x[..., 0:1, :, :] + 0.587 * x[..., 1:2, :, :] + 0.114 * x[..., 2:3, :, :]
 
 
 def _match_channel(src: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:

@@ -49,6 +49,7 @@ class StyleTransferModule(pl.LightningModule):
         channels: int = 32,
         num_residual: int = 5,
         output: str = "sigmoid",
+        photo_colors: bool = False,
         channels_last: bool = True,
         style_luminance_only: bool = False,
         normalize: bool = False,
@@ -58,7 +59,7 @@ class StyleTransferModule(pl.LightningModule):
     ):
         super().__init__()
         self.save_hyperparameters(ignore=["style_image", "loss_net"])
-        self.net = TransformNet(channels, num_residual, output)
+        self.net = TransformNet(channels, num_residual, output, photo_colors)
         self.loss_net = loss_net
         self.objective = StyleObjective(
             loss_net,

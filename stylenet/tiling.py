@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from stylenet.color import transfer_luminance
 from stylenet.nets.transform_net import (
     ConvLayer,
     ResidualBlock,
@@ -205,4 +206,5 @@ def stylize_strips(
             x = _conv_layer(x, m[1], True, dtype, rows)
         else:
             x = _conv_layer(x, m, False, dtype, rows)
-    return to_pixels(x.float(), net.output, photo=photo)[..., :h, :w]
+    y = to_pixels(x.float(), net.output, photo)
+    return (transfer_luminance(y, photo) if net.photo_colors else y)[..., :h, :w]

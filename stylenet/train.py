@@ -131,9 +131,16 @@ def luminance_only(cfg: DictConfig) -> bool:
 
 
 def model_output(cfg: DictConfig) -> str:
-    """model.output when set (sigmoid/linear), else the style's own choice (default sigmoid)."""
+    """model.output when set (sigmoid/linear/residual), else the style's own choice (default
+    sigmoid)."""
     forced = cfg.model.get("output")
     return str(cfg.style.get("output", "sigmoid") if forced is None else forced)
+
+
+def photo_colors(cfg: DictConfig) -> bool:
+    """model.photo_colors when set (true/false), else the style's own choice (default false)."""
+    forced = cfg.model.get("photo_colors")
+    return bool(cfg.style.get("photo_colors", False) if forced is None else forced)
 
 
 def net_args(cfg: DictConfig) -> dict[str, Any]:
@@ -223,7 +230,7 @@ def fit(cfg: DictConfig, run_dir: Path) -> Path:
         color_weight=float(cfg.style.get("color_weight", 0.0)),
         cartoon_weight=float(cfg.style.get("cartoon_weight", 0.0)),
         compile=compile_,
-        **{**net_args(cfg), "output": model_output(cfg)},
+        **{**net_args(cfg), "output": model_output(cfg), "photo_colors": photo_colors(cfg)},
     )
     data = PhotoDataModule(**cfg.data, seed=cfg.seed)
     ckpt_dir = run_dir / "checkpoints"

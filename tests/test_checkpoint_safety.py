@@ -126,10 +126,18 @@ def test_export_formats_round_trip_with_metadata(tmp_path):
         path = save_model(tmp_path / f"ink{suffix}", net, meta)
         loaded, m = load_model(path)
         assert m["style"] == "ink" and m["steps"] == 7 and m["training"] == meta["training"]
-        assert m["arch"] == {"channels": 8, "num_residual": 1, "output": "sigmoid"}
+        assert m["arch"] == {
+            "channels": 8,
+            "num_residual": 1,
+            "output": "sigmoid",
+            "photo_colors": False,
+        }
         with torch.no_grad():
             assert torch.equal(loaded(x), net.eval()(x))
         assert oct(path.stat().st_mode & 0o777) == oct(0o666 & ~_umask())
+    colored = TransformNet(8, 1, "residual", photo_colors=True)
+    loaded, _ = load_model(save_model(tmp_path / "tint.safetensors", colored, meta))
+    assert (loaded.output, loaded.photo_colors) == ("residual", True)
 
 
 def _umask() -> int:

@@ -58,9 +58,9 @@ def test_onnx_matches_pytorch_on_real_photos(model, photos, tmp_path):
     assert '"style": "ink"' in meta["stylenet"]
 
 
-def test_onnx_residual_output_matches_pytorch(photos, tmp_path):
+def test_onnx_residual_output_and_photo_colors_match_pytorch(photos, tmp_path):
     torch.manual_seed(0)
-    net = TransformNet(output="residual").eval()
+    net = TransformNet(output="residual", photo_colors=True).eval()
     ckpt = save_model(tmp_path / "res.ckpt", net, {"style": "res"})
     path = export((net, ckpt), "onnx", tmp_path)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])

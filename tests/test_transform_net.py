@@ -66,3 +66,20 @@ def test_residual_output_starts_at_the_photo_and_keeps_its_colours():
         assert (TransformNet().eval()(x) - x).abs().mean() > 0.1
         last.weight.zero_()
         assert torch.allclose(net(x), x, atol=1e-5)
+
+
+def test_photo_colors_keep_the_photos_chrominance():
+    from stylenet.color import rgb_to_yuv
+
+    torch.manual_seed(0)
+    x = torch.rand(1, 3, 30, 41) * 0.5 + 0.25  # mid-tones: no clamping of the recombined pixels
+    net = TransformNet(photo_colors=True).eval()
+    same = TransformNet().eval()
+    same.load_state_dict(net.state_dict())
+    with torch.no_grad():
+        y, plain = net(x), same(x)
+    yuv, photo = rgb_to_yuv(y), rgb_to_yuv(x)
+    inside = ((y > 0) & (y < 1)).all(1, keepdim=True).expand_as(yuv[:, 1:])
+    assert inside.float().mean() > 0.9
+    assert torch.allclose(yuv[:, 1:][inside], photo[:, 1:][inside], atol=1e-5)
+    assert torch.allclose(yuv[:, :1], rgb_to_yuv(plain)[:, :1], atol=1e-2)  # luminance: the net's

@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from stylenet.color import transfer_luminance
+
 
 class ConvLayer(nn.Sequential):
     """Reflection-padded convolution, optionally followed by instance norm and ReLU."""
@@ -45,18 +47,17 @@ class UpsampleConv(nn.Sequential):
 
 
 OUTPUTS = ("sigmoid", "linear", "residual")
-LOGIT_EPS = 1e-3  # photo pixels are clamped to [eps, 1 - eps] before their logit (residual)
 
 
 def to_pixels(
-    z: torch.Tensor, output: str, training: bool = False, photo: torch.Tensor | None = None
+    z: torch.Tensor, output: str, photo: torch.Tensor, training: bool = False
 ) -> torch.Tensor:
-    """The last conv's values as pixels (see TransformNet's `output`; residual needs the photo,
-    of z's size)."""
+    """The last conv's values as pixels (see TransformNet's `output`; `photo`, of z's size, is
+    used by residual)."""
     if output == "sigmoid":
         return torch.sigmoid(z)
     if output == "residual":
-        return torch.sigmoid(torch.logit(photo.float().clamp(LOGIT_EPS, 1 - LOGIT_EPS)) + z)
+        return torch.sigmoid(torch.logit(photo.float(), eps=1e-3) + z)  # photo clamped to 1e-3..
     return 0.5 + z if training else (0.5 + z).clamp(0, 1)
 
 
@@ -75,14 +76,25 @@ class TransformNet(nn.Module):
     The instance norms remove each image's mean colour and contrast from the features, so the
     other outputs must guess the photo's colours back (skin drifts to grey-green); a residual
     output keeps them unless the loss asks for a change.
+
+    photo_colors: the output keeps the photo's chrominance (YUV U and V) and takes only its
+    luminance from the net (Gatys et al. 2017, "Preserving color"): for styles whose loss is
+    colour-blind (luminance_only), whose colours would otherwise drift.
     """
 
-    def __init__(self, channels: int = 32, num_residual: int = 5, output: str = "sigmoid"):
+    def __init__(
+        self,
+        channels: int = 32,
+        num_residual: int = 5,
+        output: str = "sigmoid",
+        photo_colors: bool = False,
+    ):
         super().__init__()
         if output not in OUTPUTS:
             raise ValueError(f"output={output!r}: expected one of {', '.join(OUTPUTS)}")
         c = channels
         self.channels, self.num_residual, self.output = channels, num_residual, output
+        self.photo_colors = photo_colors
         self.net = nn.Sequential(
             ConvLayer(3, c, 9),
             ConvLayer(c, 2 * c, 3, stride=2),
@@ -103,4 +115,5 @@ class TransformNet(nn.Module):
         ph, pw = (-h) % 4, (-w) % 4
         if ph or pw:
             x = F.pad(x, (0, pw, 0, ph), mode="replicate")
-        return to_pixels(self.net(x), self.output, self.training, x)[..., :h, :w]
+        y = to_pixels(self.net(x), self.output, x, self.training)
+        return (transfer_luminance(y, x) if self.photo_colors else y)[..., :h, :w]
