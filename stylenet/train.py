@@ -100,6 +100,9 @@ def check_config(cfg: DictConfig) -> Path:
         check_layers(list(cfg.loss.content_layers) + list(cfg.loss.style_layers), cfg.loss.arch)
     except ValueError as e:
         raise ConfigError(f"loss layers: {e}") from None
+    for where, v in (("model", cfg.model.get("photo_colors")), ("style", s.get("photo_colors"))):
+        if v is not None and not isinstance(v, bool):
+            raise ConfigError(f"{where}.photo_colors={v!r} must be true or false")
     output = model_output(cfg)
     if output not in OUTPUTS:
         raise ConfigError(f"model.output={output!r}: expected one of {', '.join(OUTPUTS)}")
