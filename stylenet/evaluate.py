@@ -8,6 +8,10 @@ L-BFGS steps the forward pass is worth (the first step at which the optimization
 drops below the model's) and the time per image of both. The objective is the checkpoint's
 training objective (loss network, layers, style image, content/style/tv weights, normalization);
 `--vgg-weights original` judges any model with the original VGG19 (real ImageNet features, offline).
+
+`--independent` measures instead what no training here optimizes, on the original VGG19: relu4_2
+error to the photo (and to another photo), and the Gram distance to the artwork over relu1_1 ...
+relu5_1, for the photo and for the stylized image.
 """
 
 from __future__ import annotations
@@ -22,16 +26,21 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from stylenet.checkpoint import CheckpointError, load_model
+from stylenet.color import luminance
 from stylenet.images import IMAGE_SUFFIXES, ImageError, find_images, load_image
 from stylenet.loss_net import LossNet, VGGWeightsError
+from stylenet.losses import gram
 from stylenet.nets.transform_net import TransformNet
 from stylenet.objective import StyleObjective
 from stylenet.optimize import INITS, PRESETS
 from stylenet.optimize import run as optimize
 
 PARTS = ("content_loss", "style_loss", "total")
+CHECK_CONTENT = "relu4_2"  # the independent check's layers (Gatys et al.'s)
+CHECK_STYLE = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
 
 def _parts(p: dict[str, Any]) -> dict[str, float]:
@@ -161,6 +170,78 @@ def format_table(report: dict[str, Any]) -> str:
     return "\n".join([*lines, verdict(report)])
 
 
+@torch.no_grad()
+def independent_check(
+    net: torch.nn.Module,
+    photos: Sequence[tuple[str, torch.Tensor]],
+    art: torch.Tensor,
+    grey: bool,
+    device: str | torch.device = "cpu",
+) -> list[dict[str, Any]]:
+    """Per photo, on the original VGG19: `content_error`, the relu4_2 relative error of the
+    stylized image to its photo (mean squared difference over the photo's mean square) and
+    `content_error_other`, the same to the next photo (resized; two photos or more), the scale of
+    "a different picture"; `style_photo` and `style_stylized`, the mean over CHECK_STYLE of the
+    relative Frobenius distance ||G(x) - G(art)|| / ||G(art)||, on grey images when `grey`."""
+    vgg = LossNet([CHECK_CONTENT, *CHECK_STYLE], "original", "vgg19").to(device)
+    see = luminance if grey else (lambda x: x)
+    target = {k: gram(v) for k, v in vgg(see(art[None].to(device)), CHECK_STYLE).items()}
+
+    def distance(x: torch.Tensor) -> float:
+        f = vgg(see(x), CHECK_STYLE)
+        return statistics.fmean(
+            float((gram(f[k]) - target[k]).norm() / target[k].norm()) for k in CHECK_STYLE
+        )
+
+    def content(x: torch.Tensor) -> torch.Tensor:
+        return vgg(x, [CHECK_CONTENT])[CHECK_CONTENT]
+
+    def error(a: torch.Tensor, b: torch.Tensor) -> float:
+        return float(F.mse_loss(a, b) / b.square().mean())
+
+    net = net.to(device).eval()
+    rows = []
+    for i, (name, photo) in enumerate(photos):
+        x = photo[None].to(device)
+        y = net(x)
+        fy = content(y)
+        row = {"photo": name, "content_error": error(fy, content(x))}
+        if len(photos) > 1:
+            other = photos[(i + 1) % len(photos)][1][None].to(device)
+            other = F.interpolate(other, size=x.shape[-2:], mode="bilinear", antialias=True)
+            row["content_error_other"] = error(fy, content(other))
+        rows.append({**row, "style_photo": distance(x), "style_stylized": distance(y)})
+    return rows
+
+
+def format_check(rows: list[dict[str, Any]], grey: bool) -> str:
+    """The independent check as a Markdown table."""
+    g = " (grey)" if grey else ""
+    lines = [
+        "| photo | relu4_2 error to its photo | to another photo | style distance: photo | "
+        "stylized |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for r in rows:
+        other = f"{r['content_error_other']:.3f}" if "content_error_other" in r else "-"
+        lines.append(
+            f"| {r['photo']} | {r['content_error']:.3f} | {other} | {r['style_photo']:.3f}{g} | "
+            f"{r['style_stylized']:.3f}{g} |"
+        )
+    return "\n".join(lines)
+
+
+def style_image_of(meta: dict[str, Any], style: Path | None) -> torch.Tensor:
+    """The artwork a checkpoint records (or `style`), at the size it was trained with."""
+    t = meta.get("training", {})
+    style_path = style or (Path(t["style_image"]) if t.get("style_image") else None)
+    if style_path is None:
+        raise ImageError("the checkpoint records no style image; pass --style <artwork>")
+    if not style_path.is_file() and style is None:
+        raise ImageError(f"{style_path}: style image of the checkpoint not found; pass --style")
+    return load_image(style_path, max_side=t.get("style_size", 256))
+
+
 def objective_from_meta(
     meta: dict[str, Any], vgg_weights: str, style: Path | None
 ) -> StyleObjective:
@@ -169,12 +250,7 @@ def objective_from_meta(
     preset = PRESETS["johnson"]
     content_layers = list(t.get("content_layers", preset["content_layers"]))
     style_layers = list(t.get("style_layers", preset["style_layers"]))
-    style_path = style or (Path(t["style_image"]) if t.get("style_image") else None)
-    if style_path is None:
-        raise ImageError("the checkpoint records no style image; pass --style <artwork>")
-    if not style_path.is_file() and style is None:
-        raise ImageError(f"{style_path}: style image of the checkpoint not found; pass --style")
-    style_image = load_image(style_path, max_side=t.get("style_size", 256))
+    style_image = style_image_of(meta, style)
     # the original weights exist for VGG19 only; every VGG16 layer name exists in VGG19 too
     arch = "vgg19" if vgg_weights == "original" else t.get("arch", "vgg16")
     loss_net = LossNet(content_layers + style_layers, vgg_weights, arch)
@@ -208,6 +284,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--init", choices=INITS, default="noise", help="optimization start (noise)")
     p.add_argument("--json", nargs="?", const="-", metavar="FILE", help="JSON to stdout or FILE")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument(
+        "--independent",
+        action="store_true",
+        help="the original VGG19's relu4_2 error and Gram distance instead (no optimization)",
+    )
     args = p.parse_args(argv)
     if args.steps < 0:
         p.error(f"--steps {args.steps} must be >= 0")
@@ -228,10 +309,25 @@ def main(argv: list[str] | None = None) -> int:
         photos = load_photos(args.images, args.size)
         if not photos:
             raise ImageError(f"{' '.join(args.images)}: no readable images")
-        objective = objective_from_meta(meta, args.vgg_weights, args.style)
+        if args.independent:
+            grey = bool(meta.get("training", {}).get("style_luminance_only", False))
+            rows = independent_check(
+                net, photos, style_image_of(meta, args.style), grey, args.device
+            )
+        else:
+            objective = objective_from_meta(meta, args.vgg_weights, args.style)
     except (CheckpointError, ImageError, VGGWeightsError, FileNotFoundError) as e:
         print(f"error: {str(e).replace('loss.vgg_weights=', '--vgg-weights ')}", file=sys.stderr)
         return 2
+    if args.independent:
+        if args.json:
+            text = json.dumps({"checkpoint": str(args.ckpt), "rows": rows}, indent=2)
+            if args.json == "-":
+                print(text)
+                return 0
+            Path(args.json).write_text(text + "\n")
+        print(format_check(rows, grey))
+        return 0
     report = evaluate(net, objective, photos, args.steps, args.init, args.device, progress=True)
     report.update(checkpoint=str(args.ckpt), style=meta.get("style"), vgg_weights=args.vgg_weights)
     if args.json == "-":

@@ -162,3 +162,21 @@ def test_training_runs_the_evaluation_and_logs_it(tmp_path, photos):
     assert meta["normalize"] is True
     last = torch.load(tmp_path / "run/checkpoints/last.ckpt", weights_only=False)
     assert not any("loss_net" in k for k in last["state_dict"])
+
+
+def test_independent_check_on_the_original_vgg19(ckpt, photos, style_dir, capsys):
+    """The unchanged photo scores 0 content error and its own style distance; a real picture of
+    something else scores far; the CLI prints the same numbers as a table."""
+    named = evaluate.load_photos([str(photos)], 64)
+    art = evaluate.load_image(style_dir / "great_wave_hokusai.jpg", max_side=64)
+    rows = evaluate.independent_check(torch.nn.Identity(), named, art, grey=False)
+    assert len(rows) == len(named) >= 2
+    for r in rows:
+        assert r["content_error"] == 0 and r["style_stylized"] == r["style_photo"] > 0.1
+        assert r["content_error_other"] > 0.3
+    grey = evaluate.independent_check(torch.nn.Identity(), named, art, grey=True)
+    assert grey[0]["style_photo"] != rows[0]["style_photo"]
+    assert evaluate.main(["--ckpt", str(ckpt), "--images", str(photos), "--size", "64",
+                          "--independent"]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert out.startswith("| photo | relu4_2 error") and out.count("\n") == 2 + len(named)
