@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 import torch
+import trainrun
 
 from stylenet import infer
 from stylenet.checkpoint import load_model, save_model
-from stylenet.images import load_image
+from stylenet.images import load_image, save_image
 from stylenet.nets.adain import (
     ENCODER_LAYER,
     AdaINNet,
@@ -23,7 +24,6 @@ from stylenet.nets.adain import (
     mix_statistics,
 )
 from stylenet.tiling import stylize_adain_strips
-from tests import trainrun
 
 ROOT = Path(__file__).resolve().parent.parent
 STYLES = ROOT / "data" / "styles"
@@ -121,10 +121,7 @@ def test_checkpoint_holds_the_decoder_only_and_loads_safely(tmp_path):
 def photo(tmp_path, content_dir) -> Path:
     """A held-out photo, small so the test stays quick."""
     dst = tmp_path / "photo.png"
-    img = load_image(content_dir / "kodak_kodim21_lighthouse.png", max_side=96)
-    from stylenet.images import save_image
-
-    save_image(img, dst)
+    save_image(load_image(content_dir / "kodak_kodim21_lighthouse.png", max_side=96), dst)
     return dst
 
 
