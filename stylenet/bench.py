@@ -153,6 +153,36 @@ def bench_infer(sizes: list[str], repeats: int, device: torch.device, precision:
     return out
 
 
+def bench_families(size: str, repeats: int, device: torch.device, precision: str) -> dict:
+    """ms per photo through infer.py's path: the one-style Johnson net against AdaIN (VGG19 encoder
+    to relu4_1, AdaIN, decoder), alternating; plus AdaIN's one-off artwork statistics (512 px)."""
+    from stylenet.nets.adain import AdaINNet, Decoder, Encoder
+    from stylenet.tiling import stylize_adain_strips
+
+    torch.manual_seed(0)
+    johnson = TransformNet().eval().to(device)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        adain = AdaINNet(Decoder(), Encoder("random")).eval().to(device)
+    image = torch.rand(3, *parse_size(size), device=device)
+    art = torch.rand(3, 512, 512, device=device)
+    dtype = compute_dtype(precision, device)
+    mean, std = adain.style_statistics(art)
+    runs = {
+        "johnson": lambda: stylize(johnson, image, device, precision),
+        "adain": lambda: stylize_adain_strips(adain, image[None], mean, std, 1.0, dtype),
+        "adain_style_stats": lambda: adain.style_statistics(art),
+    }
+    for fn in runs.values():
+        fn()  # warm-up
+    times: dict[str, list[float]] = {k: [] for k in runs}
+    for _ in range(repeats):
+        for k, fn in runs.items():
+            times[k].append(timed(fn, device))
+    ms = {k: 1000 * statistics.median(v) for k, v in times.items()}
+    return {"size": size, "ms": ms, "adain_over_johnson": ms["adain"] / ms["johnson"]}
+
+
 def peak_rss_mb(size: str, path: str, device: str, precision: str) -> float:
     """Peak resident memory (MB) of one inference in a fresh Python process."""
     cmd = [sys.executable, "-m", "stylenet.bench", "--peak-child", size, path, device, precision]
@@ -265,7 +295,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--compile", choices=("auto", "true", "false"), default="auto")
     p.add_argument("--rounds", type=int, default=3, help="training rounds (1 plain + 2 default)")
     p.add_argument("--repeats", type=int, default=3, help="timed inferences per size and path")
+    p.add_argument(
+        "--families",
+        metavar="WxH",
+        help="only compare inference ms of the model families (johnson, adain) at this size",
+    )
     args = p.parse_args(argv)
+    if args.families:
+        r = bench_families(args.families, args.repeats, torch.device(args.device), args.precision)
+        r["precision"] = str(compute_dtype(args.precision, torch.device(args.device)))
+        r["load_average"] = round(os.getloadavg()[0], 2)
+        print(json.dumps(r) if args.json else "\n".join(f"{k}: {v}" for k, v in r.items()))
+        return 0
     args.train_size, args.batch, args.sizes, args.peak_size = 256, 4, SIZES, PEAK_SIZE
     if args.quick:
         args.train_size, args.batch, args.sizes = 64, 2, ["64x64", "128x96"]

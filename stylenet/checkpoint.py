@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
+from torch import nn
 
 from stylenet.atomic import atomic_write
 from stylenet.nets.transform_net import TransformNet
@@ -28,20 +29,21 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be used; the message names the file and why."""
 
 
-def save_model(path: str | os.PathLike, net: TransformNet, meta: dict[str, Any]) -> Path:
-    """Write net + meta to path; the suffix (.ckpt/.pt or .safetensors) picks the format."""
-    meta = {
-        "format": FORMAT,
-        "version": VERSION,
-        "kind": "johnson",
-        "arch": {
+def save_model(path: str | os.PathLike, net: nn.Module, meta: dict[str, Any]) -> Path:
+    """Write net + meta to path; the suffix (.ckpt/.pt or .safetensors) picks the format.
+
+    meta["kind"] names the family (default johnson, whose arch is recorded here); an AdaIN
+    checkpoint holds the decoder only, and meta["encoder"] the VGG weights to load it with.
+    """
+    base: dict[str, Any] = {"format": FORMAT, "version": VERSION, "kind": "johnson"}
+    if isinstance(net, TransformNet):
+        base["arch"] = {
             "channels": net.channels,
             "num_residual": net.num_residual,
             "output": net.output,
             "photo_colors": net.photo_colors,
-        },
-        **meta,
-    }
+        }
+    meta = {**base, **meta}
     json.dumps(meta)  # primitives only: fail here rather than write something unloadable
     state = {k: v.detach().float().cpu().contiguous() for k, v in net.state_dict().items()}
     if Path(path).suffix == ".safetensors":
@@ -84,6 +86,9 @@ def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         return state, meta
     # a Lightning training checkpoint (outputs/<style>/<run>/checkpoints/last.ckpt)
     hp = obj.get("hyper_parameters", {})
+    if any(k.startswith("decoder.") for k in state):  # model=adain
+        dec = {k.removeprefix("decoder."): v for k, v in state.items() if k.startswith("decoder.")}
+        return dec, {"kind": "adain", "style": "adain"}
     net_state = {k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.")}
     meta = {
         "style": hp.get("style_name", path.stem),
@@ -97,12 +102,21 @@ def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     return net_state, meta
 
 
-def load_model(path: str | os.PathLike) -> tuple[TransformNet, dict[str, Any]]:
-    """(TransformNet in eval mode on CPU, metadata) from a .ckpt, .safetensors or last.ckpt."""
+def load_model(path: str | os.PathLike) -> tuple[nn.Module, dict[str, Any]]:
+    """(net in eval mode on CPU, metadata) from a .ckpt, .safetensors or last.ckpt.
+
+    The net is a TransformNet for kind johnson; an AdaINNet (decoder from the file, VGG19 encoder
+    from the weights meta["encoder"] names) for kind adain.
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
     state, meta = _read(path)
+    kind = meta.get("kind", "johnson")
+    if kind == "adain":
+        return _load_adain(path, state, meta)
+    if kind != "johnson":
+        raise CheckpointError(f"{path}: a {kind!r} model, which this version cannot load")
     arch = meta.get("arch", {})
     try:
         net = TransformNet(
@@ -119,6 +133,26 @@ def load_model(path: str | os.PathLike) -> tuple[TransformNet, dict[str, Any]]:
         raise CheckpointError(f"{path}: weights do not fit the transform net ({e})") from None
     meta.setdefault("style", path.stem)
     return net.eval(), meta
+
+
+def _load_adain(
+    path: Path, state: dict[str, torch.Tensor], meta: dict[str, Any]
+) -> tuple[nn.Module, dict[str, Any]]:
+    from stylenet.loss_net import VGGWeightsError
+    from stylenet.nets.adain import AdaINNet, Decoder, Encoder
+
+    decoder = Decoder()
+    try:
+        decoder.load_state_dict(state)
+    except RuntimeError as e:
+        raise CheckpointError(f"{path}: weights do not fit the AdaIN decoder ({e})") from None
+    weights = str(meta.setdefault("encoder", {}).get("weights", "original"))
+    try:
+        encoder = Encoder(weights)
+    except VGGWeightsError as e:
+        raise CheckpointError(f"{path}: the AdaIN encoder's VGG19 weights: {e}") from None
+    meta.setdefault("style", path.stem)
+    return AdaINNet(decoder, encoder).eval(), meta
 
 
 def check_resumable(path: str | os.PathLike) -> int:

@@ -5,6 +5,7 @@ Unreadable files are skipped (counted and logged) so one bad file never stops tr
 
 from __future__ import annotations
 
+import fnmatch
 import logging
 import random
 import zlib
@@ -239,3 +240,74 @@ def _usable(path: Path, warn: bool = True) -> bool:
         if warn:
             log.warning("skipping %s", e)
         return False
+
+
+def find_artworks(roots: Sequence[str | Path], exclude: Sequence[str] = ()) -> list[Path]:
+    """Image files under each root (recursive), minus names matching an `exclude` glob pattern."""
+    files = [p for root in roots for p in find_images(root)]
+    return [p for p in files if not any(fnmatch.fnmatch(p.name, pat) for pat in exclude)]
+
+
+class PairDataset(Dataset):
+    """(photo, artwork) pairs for AdaIN: index k gives photo k and a pseudo-random artwork crop,
+    both functions of (seed, k) only, so a resumed run sees the same pairs."""
+
+    def __init__(self, photos: PhotoDataset, artworks: PhotoDataset, shuffle: bool = True):
+        self.photos, self.artworks, self.shuffle = photos, artworks, shuffle
+
+    def __len__(self) -> int:
+        return len(self.photos)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        k = zlib.crc32(f"{self.photos.seed}:art:{index}".encode()) if self.shuffle else index
+        return self.photos[index], self.artworks[k]
+
+
+class PairDataModule(PhotoDataModule):
+    """Photos as PhotoDataModule (coco, folder, sample) paired with artworks from `style_files`.
+
+    Artworks are cropped like the photos (a random square of the short side, resized to
+    `style_image_size`); unreadable ones are skipped and reported the same way. Validation pairs
+    each validation photo with one of the first `val_styles` artworks in turn.
+    """
+
+    def __init__(
+        self,
+        style_files: Sequence[Path],
+        style_image_size: int = 256,
+        val_styles: int = 2,
+        **photo_args,
+    ):
+        super().__init__(**photo_args)
+        if not style_files:
+            raise NoImagesError("no artworks to train on (style_data.root)")
+        self.style_files = list(style_files)
+        self.style_image_size, self.val_styles = style_image_size, val_styles
+        self.art_set: PhotoDataset | None = None
+
+    def skipped(self) -> list[Path]:
+        return super().skipped() + (self.art_set.skipped() if self.art_set is not None else [])
+
+    def train_dataloader(self) -> DataLoader:
+        photos = super().train_dataloader()
+        arts = PhotoDataset(self.style_files, self.style_image_size, True, seed=self.seed + 1)
+        self.art_set = arts
+        return DataLoader(
+            PairDataset(photos.dataset, arts),
+            self.batch_size,
+            sampler=photos.sampler,
+            drop_last=True,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            pin_memory=torch.cuda.is_available(),
+        )
+
+    def val_dataloader(self) -> DataLoader:
+        photos = super().val_dataloader().dataset
+        ranked = sorted(self.style_files, key=lambda p: zlib.crc32(p.name.encode()))
+        usable = [p for p in ranked if _usable(p, warn=False)][: max(1, self.val_styles)]
+        if not usable:
+            raise NoImagesError("no readable artworks for validation")
+        files = [usable[i % len(usable)] for i in range(len(photos))]
+        arts = PhotoDataset(files, self.style_image_size, train=False)
+        return DataLoader(PairDataset(photos, arts, shuffle=False), batch_size=len(photos))

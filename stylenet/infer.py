@@ -2,7 +2,11 @@
 
 Writes <stem>_<style>.<ext> beside each input (or into -o DIR). Video files (clip.mp4 ...) are
 stylized frame by frame (stylenet/video.py). --ckpt may also be an exported .onnx file, run by
-ONNX Runtime (stylenet/export.py). No Hydra, no VGG.
+ONNX Runtime (stylenet/export.py). No Hydra; no VGG except AdaIN's encoder.
+
+AdaIN models take any artwork: `python infer.py --ckpt adain.ckpt --style art.jpg photo.jpg`
+(--alpha 0..1 style strength in feature space; several artworks mixed by --style-weights), and
+write <stem>_<artwork stem>.<ext> (<stem>_<a>+<b>.<ext> for a mix).
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import argparse
 import glob
 import sys
 import zipfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 import torch
@@ -20,12 +24,18 @@ from stylenet.checkpoint import CheckpointError, load_model
 from stylenet.color import METHODS, blend, preserve_color
 from stylenet.export import load_onnx
 from stylenet.images import ImageError, find_images, load_image, save_image
+from stylenet.nets.adain import AdaINNet, mix_statistics
 from stylenet.nets.transform_net import TransformNet
 from stylenet.precision import compute_dtype
-from stylenet.tiling import stylize_strips
+from stylenet.tiling import stylize_adain_strips, stylize_strips
 from stylenet.video import VIDEO_SUFFIXES, VideoError, find_videos, stylize_video
 
 CHECKPOINT_DIR = Path("checkpoints")
+STYLE_SIZE = 512  # AdaIN: the artwork's long side when its statistics are taken (as the paper)
+
+
+class UsageError(ValueError):
+    """Options that do not fit the model (e.g. an AdaIN model without --style)."""
 
 
 def resolve_checkpoint(name: str) -> Path:
@@ -86,14 +96,25 @@ def _is_torchscript(path: Path) -> bool:
 
 
 def load_stylizer(
-    ckpt: str, device: torch.device | str = "cpu", precision: str = "auto"
+    ckpt: str,
+    device: torch.device | str = "cpu",
+    precision: str = "auto",
+    style: Sequence[str] | None = None,
+    style_weights: Sequence[float] | None = None,
+    alpha: float = 1.0,
+    style_size: int = STYLE_SIZE,
 ) -> tuple[Callable[[torch.Tensor], torch.Tensor], dict]:
     """(stylize, meta): stylize maps a photo (3, H, W) in [0, 1] to the stylized photo.
 
     A .onnx file runs in ONNX Runtime (fp32; device and precision do not apply); anything else is
-    a checkpoint (see stylenet/checkpoint.py).
+    a checkpoint (see stylenet/checkpoint.py). `style`, `style_weights`, `alpha`: the artwork
+    files of an AdaIN model, their mix and the style strength (UsageError for other kinds).
+    For AdaIN, meta["style"] names the artworks (a+b for a mix).
     """
     path = resolve_checkpoint(ckpt)
+    kind = "onnx" if path.suffix.lower() == ".onnx" else None
+    if style and kind == "onnx":
+        raise UsageError(f"{path}: --style is for AdaIN checkpoints, this is a one-style model")
     if path.suffix.lower() == ".onnx":
         return load_onnx(path)
     if _is_torchscript(path):
@@ -103,12 +124,59 @@ def load_stylizer(
         )
     net, meta = load_model(path)
     net.to(device)
+    if isinstance(net, AdaINNet):
+        controls = (style, style_weights, alpha, style_size)
+        return adain_stylizer(net, meta, path, device, precision, *controls)
+    if style or style_weights or alpha != 1.0:
+        raise UsageError(
+            f"{path}: a one-style model ({meta.get('style')}); --style, --style-weights and "
+            "--alpha are for AdaIN models (--strength blends with the photo)"
+        )
     return (lambda photo: stylize(net, photo, device, precision)), meta
+
+
+def adain_stylizer(
+    net: AdaINNet,
+    meta: dict,
+    path: Path,
+    device: torch.device | str,
+    precision: str,
+    style: Sequence[str] | None,
+    style_weights: Sequence[float] | None,
+    alpha: float,
+    style_size: int,
+) -> tuple[Callable[[torch.Tensor], torch.Tensor], dict]:
+    """The AdaIN stylizer: artworks read and their relu4_1 statistics taken once, here."""
+    if not style:
+        raise UsageError(f"{path}: an AdaIN model; pass the artwork(s) with --style ART [ART ...]")
+    if style_weights and len(style_weights) != len(style):
+        raise UsageError(
+            f"--style-weights: {len(style_weights)} number(s) for {len(style)} artwork(s)"
+        )
+    if not 0.0 <= alpha <= 1.0:
+        raise UsageError(f"--alpha {alpha} must be between 0 and 1")
+    stats = []
+    for art in style:
+        image = load_image(Path(art).expanduser(), max_side=style_size)  # ImageError names it
+        stats.append(net.style_statistics(image))
+    try:
+        mean, std = mix_statistics(stats, style_weights)
+    except ValueError as e:
+        raise UsageError(f"--style-weights: {e}") from None
+    dtype = compute_dtype(precision, torch.device(device))
+    meta["style"] = "+".join(Path(a).stem for a in style)
+
+    @torch.inference_mode()
+    def run(photo: torch.Tensor) -> torch.Tensor:
+        x = photo.unsqueeze(0).to(device)
+        return stylize_adain_strips(net, x, mean, std, alpha, dtype)[0].cpu()
+
+    return run, meta
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="infer.py", description=__doc__.splitlines()[0])
-    p.add_argument("inputs", nargs="+", help="image or video files, folders or glob patterns")
+    p.add_argument("inputs", nargs="*", help="image or video files, folders or glob patterns")
     p.add_argument("--ckpt", required=True, help="model file, or a bare name from checkpoints/")
     p.add_argument("-o", "--output-dir", type=Path, help="write here instead of beside each input")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -127,6 +195,33 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="keep the photo's colours: luminance (YUV, default) or histogram matching",
     )
     p.add_argument(
+        "--style",
+        nargs="+",
+        metavar="ART",
+        help="AdaIN models: artwork file(s) to take the style from. Followed directly by the "
+        "inputs, --style takes one artwork, or one per --style-weights number",
+    )
+    p.add_argument(
+        "--style-weights",
+        nargs="+",
+        type=float,
+        metavar="W",
+        help="AdaIN: one weight per --style artwork, mixed in feature space (normalised to sum 1)",
+    )
+    p.add_argument(
+        "--alpha",
+        type=float,
+        default=1.0,
+        help="AdaIN: style strength 0..1, interpolated in feature space (0: the photo's features "
+        "decoded; default 1)",
+    )
+    p.add_argument(
+        "--style-size",
+        type=int,
+        default=STYLE_SIZE,
+        help=f"AdaIN: long side the artworks are read at (default {STYLE_SIZE})",
+    )
+    p.add_argument(
         "--strength",
         type=float,
         default=1.0,
@@ -141,8 +236,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "but smeared motion (default 0)",
     )
     args = p.parse_args(argv)
+    if args.style and not args.inputs:  # `--style art.jpg photo.jpg`: argparse took both
+        n = len(args.style_weights) if args.style_weights else 1
+        args.style, args.inputs = args.style[:n], args.style[n:]
+    if not args.inputs:
+        p.error("the following arguments are required: inputs")
     if not 0.0 <= args.strength <= 1.0:
         p.error(f"--strength {args.strength} must be between 0 and 1")
+    if not 0.0 <= args.alpha <= 1.0:
+        p.error(f"--alpha {args.alpha} must be between 0 and 1")
+    if args.style_weights and (not args.style or len(args.style_weights) != len(args.style)):
+        p.error("--style-weights needs one number per --style artwork")
+    if args.style_weights and (min(args.style_weights) < 0 or sum(args.style_weights) <= 0):
+        p.error("--style-weights must be >= 0 and not all 0")
+    if args.style_size < 16:
+        p.error(f"--style-size {args.style_size} is too small")
     if not 0.0 <= args.temporal_blend < 1.0:
         p.error(f"--temporal-blend {args.temporal_blend} must be at least 0 and below 1")
     return args
@@ -187,8 +295,16 @@ def summary(done: int, failed: int, what: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        run, meta = load_stylizer(args.ckpt, torch.device(args.device), args.precision)
-    except (CheckpointError, RuntimeError, OSError) as e:
+        run, meta = load_stylizer(
+            args.ckpt,
+            torch.device(args.device),
+            args.precision,
+            style=args.style,
+            style_weights=args.style_weights,
+            alpha=args.alpha,
+            style_size=args.style_size,
+        )
+    except (CheckpointError, UsageError, ImageError, RuntimeError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     style = str(meta.get("style", "styled"))

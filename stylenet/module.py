@@ -26,7 +26,41 @@ class NonFiniteLossError(FloatingPointError):
     """The training loss became NaN or infinite; the message says at which step."""
 
 
-class StyleTransferModule(pl.LightningModule):
+class GuardedModule(pl.LightningModule):
+    """Stops training on a NaN/inf loss and keeps frozen networks (`FROZEN` key prefixes) out of
+    checkpoints; the base of every family's LightningModule."""
+
+    FROZEN: tuple[str, ...] = ("loss_net.", "objective.loss_net.")
+
+    def __init__(self) -> None:
+        super().__init__()
+        # first step whose loss was not finite (-1: none); kept on the device to avoid a sync
+        self.register_buffer("first_bad_step", torch.tensor(-1), persistent=False)
+
+    def track_finite(self, loss: torch.Tensor) -> None:
+        """Note a non-finite training loss; raise NonFiniteLossError every few steps if so."""
+        bad = ~torch.isfinite(loss.detach()) & (self.first_bad_step < 0)
+        self.first_bad_step = torch.where(bad, self.global_step + 1, self.first_bad_step)
+        if self.global_step % FINITE_CHECK_EVERY == 0:
+            self.check_finite()
+
+    def check_finite(self) -> None:
+        """Raise NonFiniteLossError if any loss so far was NaN/inf (one host sync)."""
+        step = int(self.first_bad_step)
+        if step >= 0:
+            raise NonFiniteLossError(
+                f"the training loss became NaN/inf at step {step}; training stopped "
+                "(lower lr or the loss weights)"
+            )
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        self.check_finite()  # never overwrite a good checkpoint with NaN weights
+        sd = checkpoint["state_dict"]
+        for k in [k for k in sd if k.startswith(self.FROZEN)]:
+            del sd[k]
+
+
+class StyleTransferModule(GuardedModule):
     """Johnson et al. training: loss = content_weight*content + style_weight*style + tv_weight*tv.
 
     The loss network is a submodule (so it follows the device) but is left out of checkpoints.
@@ -74,8 +108,6 @@ class StyleTransferModule(pl.LightningModule):
             color_weight=color_weight,
             cartoon_weight=cartoon_weight,
         )
-        # first step whose loss was not finite (-1: none); kept on the device to avoid a sync
-        self.register_buffer("first_bad_step", torch.tensor(-1), persistent=False)
         self._grid_step = -1  # global step of the last validation grid saved
         self.strict_loading = False  # checkpoints hold no loss-network weights
         if channels_last:
@@ -109,20 +141,8 @@ class StyleTransferModule(pl.LightningModule):
         _, parts = self.losses(batch)
         self.log_dict({f"train/{k}": v.detach() for k, v in parts.items()}, prog_bar=False)
         self.log("loss", parts["loss"].detach(), prog_bar=True, logger=False)
-        bad = ~torch.isfinite(parts["loss"].detach()) & (self.first_bad_step < 0)
-        self.first_bad_step = torch.where(bad, self.global_step + 1, self.first_bad_step)
-        if self.global_step % FINITE_CHECK_EVERY == 0:
-            self.check_finite()
+        self.track_finite(parts["loss"])
         return parts["loss"]
-
-    def check_finite(self) -> None:
-        """Raise NonFiniteLossError if any loss so far was NaN/inf (one host sync)."""
-        step = int(self.first_bad_step)
-        if step >= 0:
-            raise NonFiniteLossError(
-                f"the training loss became NaN/inf at step {step}; training stopped "
-                "(lower lr or the loss weights)"
-            )
 
     def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
         y, parts = self.losses(batch)
@@ -186,9 +206,3 @@ class StyleTransferModule(pl.LightningModule):
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.net.parameters(), lr=self.hparams.lr)
-
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        self.check_finite()  # never overwrite a good checkpoint with NaN weights
-        sd = checkpoint["state_dict"]
-        for k in [k for k in sd if k.startswith(("loss_net.", "objective.loss_net."))]:
-            del sd[k]

@@ -8,22 +8,24 @@ applied in place. The result equals the untiled forward pass up to rounding, whi
 input and output (bf16 or fp32) plus one strip of temporaries are alive at a time. Up to about
 1920 x 1080 most layers are one strip (fastest: no copies besides the padding); 4K photos are cut
 into a few strips per layer.
+
+`run_layers` is written once over layer types: convolutions with reflection or zero padding,
+instance norm, ReLU, max-pooling, nearest upsampling, residual blocks and AdaIN (whose per-channel
+statistics are likewise taken over the whole feature map). The Johnson transform net and AdaIN's
+VGG encoder and decoder are all run by it.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from stylenet.color import transfer_luminance
-from stylenet.nets.transform_net import (
-    ConvLayer,
-    ResidualBlock,
-    TransformNet,
-    UpsampleConv,
-    to_pixels,
-)
+from stylenet.nets import adain as adain_net
+from stylenet.nets.transform_net import ResidualBlock, TransformNet, to_pixels
 
 STRIP_ELEMENTS = 1 << 26  # elements in a strip's widest temporary: 128 MB in bf16
 
@@ -38,12 +40,22 @@ def _rows(rows: int | None, width: int) -> int:
     return rows or max(8, STRIP_ELEMENTS // width)
 
 
-def _padded_strip(xv: torch.Tensor, a: int, b: int, pad: int, dtype: torch.dtype) -> torch.Tensor:
-    """Rows a..b-1 of reflection_pad(x), from the NHWC view xv, as NHWC."""
+def _padded_strip(
+    xv: torch.Tensor, a: int, b: int, pad: int, dtype: torch.dtype, mode: str = "reflect"
+) -> torch.Tensor:
+    """Rows a..b-1 of pad(x) (mode reflect or zeros), from the NHWC view xv, as NHWC."""
     n, h, w, c = xv.shape
     if a == 0 and b == h + 2 * pad:  # the whole image: one copy
         x = xv.permute(0, 3, 1, 2).to(dtype)
-        return (F.pad(x, (pad,) * 4, mode="reflect") if pad else x).permute(0, 2, 3, 1)
+        if pad:
+            x = F.pad(x, (pad,) * 4, mode="reflect" if mode == "reflect" else "constant")
+        return x.permute(0, 2, 3, 1)
+    if mode == "zeros":
+        strip = xv.new_zeros(n, b - a, w + 2 * pad, c, dtype=dtype)
+        lo, hi = max(a - pad, 0), min(b - pad, h)  # source rows inside the image
+        if hi > lo:
+            strip[:, lo - a + pad : hi - a + pad, pad : pad + w] = xv[:, lo:hi]
+        return strip
     src = xv.index_select(1, _reflect(torch.arange(a, b, device=xv.device) - pad, h))
     strip = src.new_empty(n, b - a, w + 2 * pad, c, dtype=dtype)
     strip[:, :, pad : pad + w] = src
@@ -54,9 +66,14 @@ def _padded_strip(xv: torch.Tensor, a: int, b: int, pad: int, dtype: torch.dtype
 
 
 def _conv_strips(
-    x: torch.Tensor, conv: nn.Conv2d, pad: int, dtype: torch.dtype, rows: int | None
+    x: torch.Tensor,
+    conv: nn.Conv2d,
+    pad: int,
+    dtype: torch.dtype,
+    rows: int | None,
+    mode: str = "reflect",
 ) -> torch.Tensor:
-    """conv(reflection_pad(x)) for channels_last (B, C, H, W) x, in row strips."""
+    """conv(pad(x)) for channels_last (B, C, H, W) x, in row strips; mode reflect or zeros."""
     _, cin, h, w = x.shape
     weight = conv.weight.to(dtype).contiguous(memory_format=torch.channels_last)
     bias = None if conv.bias is None else conv.bias.to(dtype)
@@ -65,14 +82,14 @@ def _conv_strips(
     xv = x.permute(0, 2, 3, 1)  # NHWC view, no copy
     rows = _rows(rows, max(cin * (w + 2 * pad) * s, conv.out_channels * wout))
     if rows >= hout:
-        strip = _padded_strip(xv, 0, h + 2 * pad, pad, dtype).permute(0, 3, 1, 2)
+        strip = _padded_strip(xv, 0, h + 2 * pad, pad, dtype, mode).permute(0, 3, 1, 2)
         if conv.out_channels < 8 and s == 1:
             return _blocked_conv(strip, conv, dtype)
         return F.conv2d(strip, weight, bias, s)
     out = x.new_empty(x.shape[0], hout, wout, conv.out_channels, dtype=dtype)  # NHWC
     for a in range(0, hout, rows):
         b = min(hout, a + rows)
-        strip = _padded_strip(xv, a * s, (b - 1) * s + k, pad, dtype)
+        strip = _padded_strip(xv, a * s, (b - 1) * s + k, pad, dtype, mode)
         out[:, a:b] = F.conv2d(strip.permute(0, 3, 1, 2), weight, bias, s).permute(0, 2, 3, 1)
     return out.permute(0, 3, 1, 2)
 
@@ -167,18 +184,93 @@ def _instance_norm_(x: torch.Tensor, norm: nn.InstanceNorm2d, relu: bool) -> Non
             v.clamp_min_(0)
 
 
-def _conv_layer(
-    x: torch.Tensor, layer: ConvLayer, upsample: bool, dtype: torch.dtype, rows: int | None
+def _adain_(x: torch.Tensor, layer: adain_net.AdaIN) -> None:
+    """AdaIN in place on channels_last x, with whole-image per-channel statistics (float32)."""
+    n, c, h, w = x.shape
+    flat = x.permute(0, 2, 3, 1).reshape(n, h * w, c)  # a view for channels_last x
+    for i, v in enumerate(flat):
+        mean, var = v.new_zeros(c, dtype=torch.float32), v.new_ones(c, dtype=torch.float32)
+        torch.ops.aten.batch_norm_update_stats(v, mean, var, 1.0)  # var is unbiased
+        std = (var * ((h * w - 1) / (h * w)) + adain_net.EPS).sqrt()
+        j = min(i, len(layer.style_mean) - 1)
+        s_mean, s_std = layer.style_mean[j].view(c), layer.style_std[j].view(c)
+        scale = layer.alpha * s_std / std + (1 - layer.alpha)
+        shift = layer.alpha * (s_mean - s_std * mean / std)
+        torch.addcmul(shift.to(v.dtype), v, scale.to(v.dtype), out=v)
+
+
+def _flat(layers: Iterable[nn.Module]) -> Iterator[nn.Module]:
+    for m in layers:
+        if isinstance(m, nn.Sequential):
+            yield from _flat(m)
+        else:
+            yield m
+
+
+def _is_upconv(layers: list[nn.Module], i: int) -> bool:
+    """x2 nearest upsampling, reflection pad 1, 3x3 conv: fused by _upconv_strips."""
+    up, pad, conv = (layers + [None, None])[i : i + 3]
+    return (
+        isinstance(up, nn.Upsample)
+        and up.mode == "nearest"
+        and up.scale_factor in (2, 2.0, (2, 2), (2.0, 2.0))
+        and isinstance(pad, nn.ReflectionPad2d)
+        and tuple(pad.padding) == (1, 1, 1, 1)
+        and isinstance(conv, nn.Conv2d)
+        and conv.kernel_size == (3, 3)
+        and conv.stride == (1, 1)
+        and conv.padding == (0, 0)
+    )
+
+
+def run_layers(
+    x: torch.Tensor, layers: Iterable[nn.Module], dtype: torch.dtype, rows: int | None
 ) -> torch.Tensor:
-    """One ConvLayer; `upsample`: preceded by UpsampleConv's x2 nearest upsampling."""
-    pad, conv = layer[0].padding[0], layer[1]
-    if upsample:
-        y = _upconv_strips(x, conv, dtype, rows)
-    else:
-        y = _conv_strips(x, conv, pad, dtype, rows)
-    if len(layer) > 2:
-        _instance_norm_(y, layer[2], relu=True)
-    return y
+    """Apply `layers` (nested Sequentials are flattened) to channels_last x, layer by layer.
+
+    Layers are modules of the types listed in the module docstring; anything else is a TypeError
+    (a network this executor cannot run must not be run wrongly).
+    """
+    layers = list(_flat(layers))
+    owned = False  # may x be changed in place (it is not the caller's tensor)?
+    i = 0
+    while i < len(layers):
+        m = layers[i]
+        nxt = layers[i + 1] if i + 1 < len(layers) else None
+        step = 1
+        if _is_upconv(layers, i):
+            x, step = _upconv_strips(x, layers[i + 2], dtype, rows), 3
+        elif isinstance(m, nn.Upsample) and m.mode == "nearest":
+            x = F.interpolate(x.to(dtype), scale_factor=m.scale_factor, mode="nearest")
+        elif isinstance(m, nn.ReflectionPad2d) and isinstance(nxt, nn.Conv2d):
+            if len(set(m.padding)) != 1 or nxt.padding != (0, 0):
+                raise TypeError(f"strip executor: unsupported padding {m.padding}, {nxt.padding}")
+            x, step = _conv_strips(x, nxt, m.padding[0], dtype, rows), 2
+        elif isinstance(m, nn.Conv2d):
+            if m.padding_mode != "zeros" or m.padding[0] != m.padding[1]:
+                raise TypeError(f"strip executor: unsupported conv padding {m.padding}")
+            x = _conv_strips(x, m, m.padding[0], dtype, rows, mode="zeros")
+        elif isinstance(m, nn.InstanceNorm2d) and owned:
+            relu = isinstance(nxt, nn.ReLU)
+            _instance_norm_(x, m, relu=relu)
+            step += relu
+        elif isinstance(m, nn.ReLU):
+            x = x.clamp_min_(0) if owned else x.clamp_min(0)
+        elif isinstance(m, nn.MaxPool2d):
+            x = F.max_pool2d(
+                x.to(dtype), m.kernel_size, m.stride, m.padding, m.dilation, m.ceil_mode
+            )
+        elif isinstance(m, ResidualBlock):
+            x = run_layers(x, m.body, dtype, rows).add_(x)
+        elif isinstance(m, adain_net.AdaIN) and owned:
+            x = x.contiguous(memory_format=torch.channels_last)
+            _adain_(x, m)
+        else:
+            raise TypeError(f"strip executor: no rule for {type(m).__name__} at layer {i}")
+        x = x.contiguous(memory_format=torch.channels_last)
+        owned = True
+        i += step
+    return x
 
 
 @torch.inference_mode()
@@ -195,16 +287,27 @@ def stylize_strips(
     if ph or pw:
         x = F.pad(x, (0, pw, 0, ph), mode="replicate")
     x = photo = x.contiguous(memory_format=torch.channels_last)
-    for m in net.net:
-        if isinstance(m, ResidualBlock):
-            body = m.body
-            y = _conv_layer(x, body[0], False, dtype, rows)
-            y = _conv_strips(y, body[2], body[1].padding[0], dtype, rows)
-            _instance_norm_(y, body[3], relu=False)
-            x = y.add_(x)
-        elif isinstance(m, UpsampleConv):
-            x = _conv_layer(x, m[1], True, dtype, rows)
-        else:
-            x = _conv_layer(x, m, False, dtype, rows)
+    x = run_layers(x, net.net, dtype, rows)
     y = to_pixels(x.float(), net.output, photo)
     return (transfer_luminance(y, photo) if net.photo_colors else y)[..., :h, :w]
+
+
+@torch.inference_mode()
+def stylize_adain_strips(
+    net: adain_net.AdaINNet,
+    x: torch.Tensor,
+    style_mean: torch.Tensor,
+    style_std: torch.Tensor,
+    alpha: float = 1.0,
+    dtype: torch.dtype = torch.bfloat16,
+    rows: int | None = None,
+) -> torch.Tensor:
+    """net(x, style_mean, style_std, alpha) layer by layer in strips, with the AdaIN statistics
+    of the whole relu4_1 feature map: equal to the one-pass output up to rounding."""
+    h, w = x.shape[-2:]
+    x = net.encoder.normalize(adain_net.pad_to_multiple(x))
+    x = x.contiguous(memory_format=torch.channels_last)
+    x = run_layers(
+        x, net.layers(style_mean.to(x.device), style_std.to(x.device), alpha), dtype, rows
+    )
+    return adain_net.to_pixels(x[..., :h, :w].float())

@@ -24,13 +24,15 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import Callback, ModelCheckpoint
 
+from stylenet.adain import AdaINModule
 from stylenet.checkpoint import CheckpointError, check_resumable, save_model
 from stylenet.checkpoint_io import SafeCheckpointIO
-from stylenet.data import NoImagesError, PhotoDataModule
+from stylenet.data import NoImagesError, PairDataModule, PhotoDataModule, find_artworks
 from stylenet.evaluate import evaluate, format_table, load_photos, table_rows
 from stylenet.images import ImageError, load_image
 from stylenet.loss_net import LossNet, VGGWeightsError, check_layers
 from stylenet.module import NonFiniteLossError, StyleTransferModule
+from stylenet.nets.adain import Encoder
 from stylenet.nets.transform_net import OUTPUTS
 from stylenet.precision import cpu_has_bf16
 
@@ -85,27 +87,11 @@ def resolve_path(p: str) -> Path:
     return PROJECT_ROOT / path if (PROJECT_ROOT / path).exists() else path
 
 
-def check_config(cfg: DictConfig) -> Path:
-    """Validate what can be validated without building anything; return the style image path."""
-    s = cfg.style
-    for key in ("content_weight", "style_weight", "tv_weight", "color_weight", "cartoon_weight"):
-        v = s.get(key, 0.0)
-        if not isinstance(v, (int, float)) or v < 0 or not math.isfinite(v):
-            shown = f"{v:g}" if isinstance(v, (int, float)) else repr(v)
-            raise ConfigError(f"style.{key}={shown} must be a finite number >= 0")
+def check_run(cfg: DictConfig) -> None:
+    """The checks every model family shares: lr, the photo folder, the checkpoint to resume."""
     lr = cfg.get("lr")
     if not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
         raise ConfigError(f"lr={lr!r} must be a finite number > 0")
-    try:
-        check_layers(list(cfg.loss.content_layers) + list(cfg.loss.style_layers), cfg.loss.arch)
-    except ValueError as e:
-        raise ConfigError(f"loss layers: {e}") from None
-    for where, v in (("model", cfg.model.get("photo_colors")), ("style", s.get("photo_colors"))):
-        if v is not None and not isinstance(v, bool):
-            raise ConfigError(f"{where}.photo_colors={v!r} must be true or false")
-    output = model_output(cfg)
-    if output not in OUTPUTS:
-        raise ConfigError(f"model.output={output!r}: expected one of {', '.join(OUTPUTS)}")
     if cfg.data.source in ("coco", "folder"):
         root = cfg.data.get("root")
         if not root or not resolve_path(root).is_dir():
@@ -116,6 +102,27 @@ def check_config(cfg: DictConfig) -> Path:
             check_resumable(resolve_path(cfg.ckpt_path))
         except CheckpointError as e:
             raise ConfigError(str(e)) from None
+
+
+def check_config(cfg: DictConfig) -> Path:
+    """Validate what can be validated without building anything; return the style image path."""
+    s = cfg.style
+    for key in ("content_weight", "style_weight", "tv_weight", "color_weight", "cartoon_weight"):
+        v = s.get(key, 0.0)
+        if not isinstance(v, (int, float)) or v < 0 or not math.isfinite(v):
+            shown = f"{v:g}" if isinstance(v, (int, float)) else repr(v)
+            raise ConfigError(f"style.{key}={shown} must be a finite number >= 0")
+    check_run(cfg)
+    try:
+        check_layers(list(cfg.loss.content_layers) + list(cfg.loss.style_layers), cfg.loss.arch)
+    except ValueError as e:
+        raise ConfigError(f"loss layers: {e}") from None
+    for where, v in (("model", cfg.model.get("photo_colors")), ("style", s.get("photo_colors"))):
+        if v is not None and not isinstance(v, bool):
+            raise ConfigError(f"{where}.photo_colors={v!r} must be true or false")
+    output = model_output(cfg)
+    if output not in OUTPUTS:
+        raise ConfigError(f"model.output={output!r}: expected one of {', '.join(OUTPUTS)}")
     if not cfg.style.get("image"):
         raise ConfigError(f"style {s.name!r} has no image; pass style.image=<path>")
     image = resolve_path(s.image)
@@ -196,8 +203,44 @@ def build_logger(cfg: DictConfig, run_dir: Path) -> Any:
     return instantiate(cfg, **kwargs)
 
 
+def run_training(
+    cfg: DictConfig, run_dir: Path, module: pl.LightningModule, data: Any, precision: str
+) -> pl.Trainer:
+    """Fit with the run folder's machinery (periodic and final last.ckpt, resume from ckpt_path,
+    Ctrl-C/SIGTERM stop, loggers, unreadable-file report); raises Interrupted after a signal."""
+    ckpt_dir = run_dir / "checkpoints"
+    checkpoint = ModelCheckpoint(
+        dirpath=ckpt_dir, save_last=True, save_top_k=0, every_n_train_steps=cfg.checkpoint_every
+    )
+    stop = StopOnSignal()
+    trainer = pl.Trainer(
+        **{**OmegaConf.to_container(cfg.trainer, resolve=True), "precision": precision},
+        logger=build_logger(cfg.logger, run_dir),
+        callbacks=[checkpoint, stop],
+        plugins=[SafeCheckpointIO()],
+        default_root_dir=str(run_dir),
+    )
+    ckpt_path = str(resolve_path(cfg.ckpt_path)) if cfg.ckpt_path else None
+    try:
+        trainer.fit(module, datamodule=data, ckpt_path=ckpt_path, weights_only=True)
+    finally:
+        if skipped := data.skipped():
+            names = ", ".join(p.name for p in skipped[:5]) + (", ..." if len(skipped) > 5 else "")
+            log.warning("skipped %d unreadable image file(s): %s", len(skipped), names)
+    # collective under ddp: every rank calls it
+    trainer.save_checkpoint(ckpt_dir / "last.ckpt", weights_only=False)
+    if trainer.global_rank == 0 and stop.signal is not None:
+        raise Interrupted(
+            f"stopped by {signal.Signals(stop.signal).name} at step {trainer.global_step}; saved "
+            f"{ckpt_dir / 'last.ckpt'} (resume with ckpt_path={ckpt_dir / 'last.ckpt'})"
+        )
+    return trainer
+
+
 def fit(cfg: DictConfig, run_dir: Path) -> Path:
     """Build everything from cfg, train, export; returns the exported checkpoint path."""
+    if cfg.model.get("family", "johnson") == "adain":
+        return fit_adain(cfg, run_dir)
     style_path = check_config(cfg)
     pl.seed_everything(cfg.seed, workers=True)
     try:
@@ -236,34 +279,9 @@ def fit(cfg: DictConfig, run_dir: Path) -> Path:
         **{**net_args(cfg), "output": model_output(cfg), "photo_colors": photo_colors(cfg)},
     )
     data = PhotoDataModule(**cfg.data, seed=cfg.seed)
-    ckpt_dir = run_dir / "checkpoints"
-    checkpoint = ModelCheckpoint(
-        dirpath=ckpt_dir, save_last=True, save_top_k=0, every_n_train_steps=cfg.checkpoint_every
-    )
-    stop = StopOnSignal()
-    trainer = pl.Trainer(
-        **{**OmegaConf.to_container(cfg.trainer, resolve=True), "precision": precision},
-        logger=build_logger(cfg.logger, run_dir),
-        callbacks=[checkpoint, stop],
-        plugins=[SafeCheckpointIO()],
-        default_root_dir=str(run_dir),
-    )
-    ckpt_path = str(resolve_path(cfg.ckpt_path)) if cfg.ckpt_path else None
-    try:
-        trainer.fit(module, datamodule=data, ckpt_path=ckpt_path, weights_only=True)
-    finally:
-        if skipped := data.skipped():
-            names = ", ".join(p.name for p in skipped[:5]) + (", ..." if len(skipped) > 5 else "")
-            log.warning("skipped %d unreadable image file(s): %s", len(skipped), names)
-    # collective under ddp: every rank calls it
-    trainer.save_checkpoint(ckpt_dir / "last.ckpt", weights_only=False)
+    trainer = run_training(cfg, run_dir, module, data, precision)
     if trainer.global_rank != 0:
-        return ckpt_dir / "last.ckpt"
-    if stop.signal is not None:
-        raise Interrupted(
-            f"stopped by {signal.Signals(stop.signal).name} at step {trainer.global_step}; saved "
-            f"{ckpt_dir / 'last.ckpt'} (resume with ckpt_path={ckpt_dir / 'last.ckpt'})"
-        )
+        return run_dir / "checkpoints" / "last.ckpt"
     meta = {
         "style": cfg.style.name,
         "steps": trainer.global_step,
@@ -291,6 +309,78 @@ def fit(cfg: DictConfig, run_dir: Path) -> Path:
     log.info("exported %s (and .safetensors) after %d steps", out, trainer.global_step)
     if cfg.get("evaluate") and cfg.evaluate.steps > 0:
         run_evaluation(cfg, module, data, trainer)
+    return out
+
+
+def check_adain(cfg: DictConfig) -> list[Path]:
+    """Validate an AdaIN run's config; return the artworks to train on."""
+    check_run(cfg)
+    for key in ("content_weight", "style_weight", "lr_decay"):
+        v = cfg.model.get(key)
+        if not isinstance(v, (int, float)) or v < 0 or not math.isfinite(v):
+            raise ConfigError(f"model.{key}={v!r} must be a finite number >= 0")
+    sd = cfg.style_data
+    roots = [sd.root] if isinstance(sd.root, str) else list(sd.root or [])
+    folders = [resolve_path(r) for r in roots]
+    for r, folder in zip(roots, folders, strict=True):
+        if not folder.is_dir():
+            raise ConfigError(f"style_data.root: {r!r} is not a folder of artworks")
+    files = find_artworks(folders, list(sd.get("exclude") or []))
+    if not files:
+        raise ConfigError(
+            f"style_data.root={roots} holds no artworks (jpg/png/webp/bmp) "
+            f"outside style_data.exclude={list(sd.get('exclude') or [])}"
+        )
+    return files
+
+
+def fit_adain(cfg: DictConfig, run_dir: Path) -> Path:
+    """model=adain: learn the AdaIN decoder from photos (data=...) and artworks (style_data=...)."""
+    artworks = check_adain(cfg)
+    pl.seed_everything(cfg.seed, workers=True)
+    m, sd = cfg.model, cfg.style_data
+    encoder = Encoder(weights=str(m.vgg_weights))
+    precision, _ = resolve_speed(cfg)
+    log.info("precision %s; %d artworks from style_data.root", precision, len(artworks))
+    module = AdaINModule(
+        encoder,
+        content_weight=float(m.content_weight),
+        style_weight=float(m.style_weight),
+        lr=cfg.lr,
+        lr_decay=float(m.lr_decay),
+        channels_last=bool(m.channels_last),
+    )
+    data = PairDataModule(
+        artworks,
+        style_image_size=sd.image_size,
+        val_styles=sd.val_images,
+        **cfg.data,
+        seed=cfg.seed,
+    )
+    trainer = run_training(cfg, run_dir, module, data, precision)
+    if trainer.global_rank != 0:
+        return run_dir / "checkpoints" / "last.ckpt"
+    meta = {
+        "kind": "adain",
+        "style": str(m.name),
+        "steps": trainer.global_step,
+        "encoder": {"arch": "vgg19", "weights": str(m.vgg_weights), "layer": "relu4_1"},
+        "training": {
+            "artworks": [p.name for p in artworks],
+            "excluded": list(sd.get("exclude") or []),
+            "content_weight": float(m.content_weight),
+            "style_weight": float(m.style_weight),
+            "lr": float(cfg.lr),
+            "image_size": cfg.data.image_size,
+            "style_size": sd.image_size,
+            "batch_size": cfg.data.batch_size,
+        },
+    }
+    out = Path(cfg.export_dir) / f"{m.name}.ckpt"
+    save_model(out, module.decoder, meta)
+    save_model(out.with_suffix(".safetensors"), module.decoder, meta)
+    log.info("run folder: %s", run_dir)
+    log.info("exported %s (and .safetensors) after %d steps", out, trainer.global_step)
     return out
 
 

@@ -1,0 +1,162 @@
+"""Training the AdaIN decoder (Huang and Belongie 2017): `python train.py model=adain`.
+
+loss = content_weight * |f(g(t)) - t|^2
+       + style_weight * sum_l (|mu(phi_l(g(t))) - mu(phi_l(s))|^2 + |sigma(...) - sigma(...)|^2)
+with t = AdaIN(f(c), f(s)), f the VGG19 encoder up to relu4_1, phi_l its relu1_1 ... relu4_1, and
+mean squared errors as in the paper's code. Only the decoder learns; the encoder is frozen and left
+out of checkpoints.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torchvision.utils import make_grid
+
+from stylenet.images import save_image, to_pil
+from stylenet.module import GuardedModule
+from stylenet.nets.adain import (
+    ENCODER_LAYER,
+    STYLE_LAYERS,
+    Decoder,
+    Encoder,
+    adain,
+    mean_std,
+    to_pixels,
+)
+
+log = logging.getLogger(__name__)
+
+
+def style_distance(
+    feats: dict[str, torch.Tensor], targets: dict[str, tuple[torch.Tensor, torch.Tensor]]
+) -> torch.Tensor:
+    """Sum over layers of the mean squared differences of channel means and of channel stds."""
+    total = 0.0
+    for name, (mean_t, std_t) in targets.items():
+        mean, std = mean_std(feats[name])
+        total = total + F.mse_loss(mean, mean_t) + F.mse_loss(std, std_t)
+    return total
+
+
+def content_distance(feat: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return F.mse_loss(feat.float(), target.float())
+
+
+class AdaINModule(GuardedModule):
+    """Learns the decoder from (photo, artwork) batches; a PairDataModule feeds it."""
+
+    FROZEN = ("encoder.",)
+
+    def __init__(
+        self,
+        encoder: Encoder,
+        content_weight: float = 1.0,
+        style_weight: float = 10.0,
+        lr: float = 1e-4,
+        lr_decay: float = 5e-5,
+        channels_last: bool = True,
+    ):
+        super().__init__()
+        self.save_hyperparameters(ignore=["encoder"])
+        self.decoder = Decoder()
+        self.encoder = encoder
+        self._grid_step = -1
+        self.strict_loading = False  # checkpoints hold no encoder weights
+        if channels_last:
+            self.encoder.to(memory_format=torch.channels_last)
+
+    def setup(self, stage: str) -> None:
+        if str(self.trainer.precision).startswith("bf16"):
+            self.encoder.to(torch.bfloat16)
+
+    def _layout(self, x: torch.Tensor) -> torch.Tensor:
+        return x.contiguous(memory_format=torch.channels_last) if self.hparams.channels_last else x
+
+    def losses(
+        self, photos: torch.Tensor, arts: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """(decoded images, dict of weighted total and unweighted content and style losses)."""
+        with torch.no_grad():
+            t, targets = self.targets(photos, arts)
+        g = self.decoder(t.to(next(self.decoder.parameters()).dtype))
+        feats = self.encoder(self._layout(g), STYLE_LAYERS)
+        content = content_distance(feats[ENCODER_LAYER], t)
+        style = style_distance(feats, targets)
+        hp = self.hparams
+        loss = hp.content_weight * content + hp.style_weight * style
+        return g, {"loss": loss, "content": content, "style": style}
+
+    def targets(self, photos: torch.Tensor, arts: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        """AdaIN output t (the content target) and the artworks' (mean, std) per style layer."""
+        fc = self.encoder(self._layout(photos))[ENCODER_LAYER]
+        fs = self.encoder(self._layout(arts), STYLE_LAYERS)
+        stats = {name: mean_std(f) for name, f in fs.items()}
+        return adain(fc.float(), *stats[ENCODER_LAYER]), stats
+
+    def training_step(self, batch: list[torch.Tensor], batch_idx: int) -> torch.Tensor:
+        _, parts = self.losses(*batch)
+        self.log_dict({f"train/{k}": v.detach() for k, v in parts.items()}, prog_bar=False)
+        self.log("loss", parts["loss"].detach(), prog_bar=True, logger=False)
+        self.track_finite(parts["loss"])
+        return parts["loss"]
+
+    def validation_step(self, batch: list[torch.Tensor], batch_idx: int) -> None:
+        g, parts = self.losses(*batch)
+        self.log_dict({f"val/{k}": v for k, v in parts.items()})
+        if batch_idx == 0 and self.global_rank == 0 and not self.trainer.sanity_checking:
+            self._save_grid(*batch, to_pixels(g))
+
+    def on_train_end(self) -> None:
+        self.final_grid()
+
+    def on_fit_end(self) -> None:
+        self.final_grid()
+
+    @torch.no_grad()
+    def final_grid(self) -> None:
+        """The validation grid of the final weights, unless validation just saved it."""
+        trainer, dm = self.trainer, self.trainer.datamodule
+        if self.global_rank != 0 or trainer.limit_val_batches == 0 or dm is None:
+            return
+        if self._grid_step == self.global_step:
+            return
+        try:
+            photos, arts = (x.to(self.device) for x in next(iter(dm.val_dataloader())))
+            with trainer.precision_plugin.forward_context():
+                t, _ = self.targets(photos, arts)
+                g = self.decoder(t.to(next(self.decoder.parameters()).dtype))
+            self._save_grid(photos, arts, to_pixels(g.float()))
+        except Exception as e:  # a picture is not worth losing the export that follows fit()
+            log.warning("no final validation grid at step %d: %s", self.global_step, e)
+            return
+        log.info("final validation grid: %s", self._grid_path())
+
+    def _grid_path(self) -> Path:
+        return Path(self.trainer.default_root_dir) / "val" / f"step_{self.global_step:07d}.png"
+
+    def _save_grid(self, photos: torch.Tensor, arts: torch.Tensor, out: torch.Tensor) -> None:
+        """Photos, artworks and outputs in three rows: PNG in <run>/val/, and for W&B."""
+        arts = F.interpolate(arts.float(), size=photos.shape[-2:], mode="bilinear", antialias=True)
+        rows = torch.cat([photos.float(), arts.clamp(0, 1), out.float()]).cpu()
+        grid = make_grid(rows, nrow=len(photos), padding=4)
+        save_image(grid, self._grid_path())
+        self._grid_step = self.global_step
+        for logger in self.loggers:
+            if hasattr(logger, "log_image"):
+                logger.log_image(
+                    "val/stylized",
+                    [to_pil(grid)],
+                    step=self.global_step,
+                    caption=[f"step {self.global_step}"],
+                )
+
+    def configure_optimizers(self) -> dict:
+        """Adam with the paper code's decay lr / (1 + lr_decay * step)."""
+        opt = torch.optim.Adam(self.decoder.parameters(), lr=self.hparams.lr)
+        decay = self.hparams.lr_decay
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0 / (1.0 + decay * step))
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

