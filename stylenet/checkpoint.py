@@ -18,6 +18,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from stylenet.atomic import atomic_write
+from stylenet.nets.cin import CINNet
+from stylenet.nets.stylebank import StyleBankNet
 from stylenet.nets.transform_net import TransformNet
 
 FORMAT = "stylenet-model"
@@ -28,15 +30,21 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be used; the message names the file and why."""
 
 
-def save_model(path: str | os.PathLike, net: TransformNet, meta: dict[str, Any]) -> Path:
-    """Write net + meta to path; the suffix (.ckpt/.pt or .safetensors) picks the format."""
-    meta = {
-        "format": FORMAT,
-        "version": VERSION,
-        "kind": "johnson",
-        "arch": {"channels": net.channels, "num_residual": net.num_residual, "output": net.output},
-        **meta,
-    }
+MULTI_STYLE = {"cin": CINNet, "stylebank": StyleBankNet}  # kind -> net class
+Net = TransformNet | CINNet | StyleBankNet
+
+
+def save_model(path: str | os.PathLike, net: Net, meta: dict[str, Any]) -> Path:
+    """Write net + meta to path; the suffix (.ckpt/.pt or .safetensors) picks the format.
+
+    A multi-style net also records its kind, arch and style names (meta["styles"])."""
+    if isinstance(net, TransformNet):
+        kind, arch = "johnson", {"channels": net.channels, "num_residual": net.num_residual}
+        arch["output"] = net.output
+    else:
+        kind, arch = net.kind, net.arch()
+        meta = {**meta, "styles": list(net.styles)}
+    meta = {"format": FORMAT, "version": VERSION, "kind": kind, "arch": arch, **meta}
     json.dumps(meta)  # primitives only: fail here rather than write something unloadable
     state = {k: v.detach().float().cpu().contiguous() for k, v in net.state_dict().items()}
     if Path(path).suffix == ".safetensors":
@@ -80,6 +88,10 @@ def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     # a Lightning training checkpoint (outputs/<style>/<run>/checkpoints/last.ckpt)
     hp = obj.get("hyper_parameters", {})
     net_state = {k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.")}
+    if hp.get("family") in MULTI_STYLE:  # stylenet.multistyle's module
+        names = ("channels", "num_residual", "bank_layers", "output")
+        arch = {k: v for k, v in hp.get("net_args", {}).items() if k in names}
+        return net_state, {"kind": hp["family"], "styles": list(hp["styles"]), "arch": arch}
     meta = {
         "style": hp.get("style_name", path.stem),
         "arch": {
@@ -91,13 +103,27 @@ def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     return net_state, meta
 
 
-def load_model(path: str | os.PathLike) -> tuple[TransformNet, dict[str, Any]]:
-    """(TransformNet in eval mode on CPU, metadata) from a .ckpt, .safetensors or last.ckpt."""
+def load_model(path: str | os.PathLike) -> tuple[Net, dict[str, Any]]:
+    """(net in eval mode on CPU, metadata) from a .ckpt, .safetensors or last.ckpt.
+
+    The net's class follows meta["kind"]: TransformNet (johnson, also when the file predates the
+    key), CINNet or StyleBankNet (whose `bind(style)` gives the stylizer of a style or mix)."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
     state, meta = _read(path)
     arch = meta.get("arch", {})
+    kind = meta.get("kind", "johnson")
+    if kind in MULTI_STYLE:
+        try:
+            net = MULTI_STYLE[kind](list(meta.get("styles") or []), **arch)
+            net.load_state_dict(state)
+        except (ValueError, TypeError, RuntimeError) as e:
+            raise CheckpointError(f"{path}: not a usable {kind} model ({e})") from None
+        meta.setdefault("style", path.stem)
+        return net.eval(), meta
+    if kind != "johnson":
+        raise CheckpointError(f"{path}: a model of kind {kind!r}, which this version cannot load")
     try:
         net = TransformNet(
             int(arch.get("channels", 32)),

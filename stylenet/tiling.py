@@ -12,10 +12,13 @@ into a few strips per layer.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from stylenet.nets.stylebank import BankMix, Stylizer
 from stylenet.nets.transform_net import (
     ConvLayer,
     ResidualBlock,
@@ -180,21 +183,11 @@ def _conv_layer(
     return y
 
 
-@torch.inference_mode()
-def stylize_strips(
-    net: TransformNet, x: torch.Tensor, dtype: torch.dtype = torch.bfloat16, rows: int | None = None
+def _run(
+    x: torch.Tensor, layers: Iterable[nn.Module], dtype: torch.dtype, rows: int | None
 ) -> torch.Tensor:
-    """net(x) for a (B, 3, H, W) batch, layer by layer in strips of `rows` rows (None: auto).
-
-    Activations are stored in `dtype`; statistics and the output activation are float32 (as
-    returned).
-    """
-    h, w = x.shape[-2:]
-    ph, pw = (-h) % 4, (-w) % 4
-    if ph or pw:
-        x = F.pad(x, (0, pw, 0, ph), mode="replicate")
-    x = x.contiguous(memory_format=torch.channels_last)
-    for m in net.net:
+    """The layers one after the other on channels_last x (not modified)."""
+    for m in layers:
         if isinstance(m, ResidualBlock):
             body = m.body
             y = _conv_layer(x, body[0], False, dtype, rows)
@@ -203,6 +196,35 @@ def stylize_strips(
             x = y.add_(x)
         elif isinstance(m, UpsampleConv):
             x = _conv_layer(x, m[1], True, dtype, rows)
+        elif isinstance(m, BankMix):  # StyleBank fusion: weighted sum of the banks' outputs
+            y = None
+            for w, bank in zip(m.weights, m.banks, strict=True):
+                out = _run(x, bank, dtype, rows)
+                out = out if w == 1.0 else out.mul_(w)
+                y = out if y is None else y.add_(out)
+            x = y
         else:
             x = _conv_layer(x, m, False, dtype, rows)
+    return x
+
+
+@torch.inference_mode()
+def stylize_strips(
+    net: TransformNet | Stylizer,
+    x: torch.Tensor,
+    dtype: torch.dtype = torch.bfloat16,
+    rows: int | None = None,
+) -> torch.Tensor:
+    """net(x) for a (B, 3, H, W) batch, layer by layer in strips of `rows` rows (None: auto).
+
+    net: a TransformNet, or any module whose `net` is a sequence of the layer types above and
+    `output` its output activation (a bound multi-style model: see stylenet/nets/).
+    Activations are stored in `dtype`; statistics and the output activation are float32 (as
+    returned).
+    """
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % 4, (-w) % 4
+    if ph or pw:
+        x = F.pad(x, (0, pw, 0, ph), mode="replicate")
+    x = _run(x.contiguous(memory_format=torch.channels_last), net.net, dtype, rows)
     return to_pixels(x[..., :h, :w].float(), net.output)

@@ -24,13 +24,16 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import Callback, ModelCheckpoint
 
-from stylenet.checkpoint import CheckpointError, check_resumable, save_model
+from stylenet.checkpoint import CheckpointError, check_resumable, load_model, save_model
 from stylenet.checkpoint_io import SafeCheckpointIO
 from stylenet.data import NoImagesError, PhotoDataModule
 from stylenet.evaluate import evaluate, format_table, load_photos, table_rows
 from stylenet.images import ImageError, load_image
 from stylenet.loss_net import LossNet, VGGWeightsError, check_layers
 from stylenet.module import NonFiniteLossError, StyleTransferModule
+from stylenet.multistyle import FAMILIES, MultiStyleModule
+from stylenet.nets.cin import CINNet
+from stylenet.nets.stylebank import StyleBankNet
 from stylenet.nets.transform_net import OUTPUTS
 from stylenet.precision import cpu_has_bf16
 
@@ -186,8 +189,48 @@ def build_logger(cfg: DictConfig, run_dir: Path) -> Any:
     return instantiate(cfg, **kwargs)
 
 
+def train_module(
+    cfg: DictConfig,
+    module: pl.LightningModule,
+    data: PhotoDataModule,
+    run_dir: Path,
+    precision: str,
+) -> pl.Trainer:
+    """trainer.fit with the run's checkpoints, logger and Ctrl-C/SIGTERM stop (resuming from
+    cfg.ckpt_path); saves last.ckpt; Interrupted when a signal stopped it."""
+    ckpt_dir = run_dir / "checkpoints"
+    checkpoint = ModelCheckpoint(
+        dirpath=ckpt_dir, save_last=True, save_top_k=0, every_n_train_steps=cfg.checkpoint_every
+    )
+    stop = StopOnSignal()
+    trainer = pl.Trainer(
+        **{**OmegaConf.to_container(cfg.trainer, resolve=True), "precision": precision},
+        logger=build_logger(cfg.logger, run_dir),
+        callbacks=[checkpoint, stop],
+        plugins=[SafeCheckpointIO()],
+        default_root_dir=str(run_dir),
+    )
+    ckpt_path = str(resolve_path(cfg.ckpt_path)) if cfg.ckpt_path else None
+    try:
+        trainer.fit(module, datamodule=data, ckpt_path=ckpt_path, weights_only=True)
+    finally:
+        if skipped := data.skipped():
+            names = ", ".join(p.name for p in skipped[:5]) + (", ..." if len(skipped) > 5 else "")
+            log.warning("skipped %d unreadable image file(s): %s", len(skipped), names)
+    # collective under ddp: every rank calls it
+    trainer.save_checkpoint(ckpt_dir / "last.ckpt", weights_only=False)
+    if trainer.global_rank == 0 and stop.signal is not None:
+        raise Interrupted(
+            f"stopped by {signal.Signals(stop.signal).name} at step {trainer.global_step}; saved "
+            f"{ckpt_dir / 'last.ckpt'} (resume with ckpt_path={ckpt_dir / 'last.ckpt'})"
+        )
+    return trainer
+
+
 def fit(cfg: DictConfig, run_dir: Path) -> Path:
     """Build everything from cfg, train, export; returns the exported checkpoint path."""
+    if cfg.model.get("family", "johnson") in FAMILIES:
+        return fit_multistyle(cfg, run_dir)
     style_path = check_config(cfg)
     pl.seed_everything(cfg.seed, workers=True)
     try:
@@ -226,34 +269,9 @@ def fit(cfg: DictConfig, run_dir: Path) -> Path:
         **{**net_args(cfg), "output": model_output(cfg)},
     )
     data = PhotoDataModule(**cfg.data, seed=cfg.seed)
-    ckpt_dir = run_dir / "checkpoints"
-    checkpoint = ModelCheckpoint(
-        dirpath=ckpt_dir, save_last=True, save_top_k=0, every_n_train_steps=cfg.checkpoint_every
-    )
-    stop = StopOnSignal()
-    trainer = pl.Trainer(
-        **{**OmegaConf.to_container(cfg.trainer, resolve=True), "precision": precision},
-        logger=build_logger(cfg.logger, run_dir),
-        callbacks=[checkpoint, stop],
-        plugins=[SafeCheckpointIO()],
-        default_root_dir=str(run_dir),
-    )
-    ckpt_path = str(resolve_path(cfg.ckpt_path)) if cfg.ckpt_path else None
-    try:
-        trainer.fit(module, datamodule=data, ckpt_path=ckpt_path, weights_only=True)
-    finally:
-        if skipped := data.skipped():
-            names = ", ".join(p.name for p in skipped[:5]) + (", ..." if len(skipped) > 5 else "")
-            log.warning("skipped %d unreadable image file(s): %s", len(skipped), names)
-    # collective under ddp: every rank calls it
-    trainer.save_checkpoint(ckpt_dir / "last.ckpt", weights_only=False)
+    trainer = train_module(cfg, module, data, run_dir, precision)
     if trainer.global_rank != 0:
-        return ckpt_dir / "last.ckpt"
-    if stop.signal is not None:
-        raise Interrupted(
-            f"stopped by {signal.Signals(stop.signal).name} at step {trainer.global_step}; saved "
-            f"{ckpt_dir / 'last.ckpt'} (resume with ckpt_path={ckpt_dir / 'last.ckpt'})"
-        )
+        return run_dir / "checkpoints" / "last.ckpt"
     meta = {
         "style": cfg.style.name,
         "steps": trainer.global_step,
@@ -281,6 +299,146 @@ def fit(cfg: DictConfig, run_dir: Path) -> Path:
     log.info("exported %s (and .safetensors) after %d steps", out, trainer.global_step)
     if cfg.get("evaluate") and cfg.evaluate.steps > 0:
         run_evaluation(cfg, module, data, trainer)
+    return out
+
+
+def style_configs(
+    cfg: DictConfig, configs: Path = PROJECT_ROOT / "configs"
+) -> dict[str, DictConfig]:
+    """Each name in cfg.styles -> its configs/style/<name>.yaml; ConfigError for bad names."""
+    styles = cfg.get("styles")
+    family = cfg.model.family
+    if not styles or isinstance(styles, str) or not all(isinstance(s, str) for s in styles):
+        raise ConfigError(f"model={family} needs styles=[name,name,...] (got {styles!r})")
+    if len(set(styles)) != len(styles):
+        raise ConfigError(f"styles={list(styles)}: a style is listed twice")
+    known = sorted(p.stem for p in (configs / "style").glob("*.yaml"))
+    out = {}
+    for name in styles:
+        if name not in known or name == "custom":
+            choices = ", ".join(k for k in known if k != "custom")
+            raise ConfigError(f"unknown style {name!r} in styles=; choose from {choices}")
+        out[name] = OmegaConf.load(configs / "style" / f"{name}.yaml")
+    return out
+
+
+def multistyle_init(cfg: DictConfig, styles: list[str]) -> tuple[Any, dict, list[str]]:
+    """(net, its meta, the styles to add) from model.init, a trained model of the same family;
+    (None, {}, styles) without one."""
+    init = cfg.model.get("init")
+    if not init:
+        return None, {}, styles
+    try:
+        net, meta = load_model(resolve_path(init))
+    except CheckpointError as e:
+        raise ConfigError(f"model.init: {e}") from None
+    kind = meta.get("kind", "johnson")
+    if kind != cfg.model.family:
+        raise ConfigError(f"model.init={init}: a {kind} model, not {cfg.model.family}")
+    new = [s for s in styles if s not in net.styles]
+    if not new:
+        raise ConfigError(
+            f"model.init={init} already has styles {', '.join(net.styles)}; list a new one in "
+            "styles= to add it"
+        )
+    net.add_styles(new)
+    return net.train(), meta, new
+
+
+def fit_multistyle(cfg: DictConfig, run_dir: Path) -> Path:
+    """model=cin / stylebank: one net for cfg.styles; with model.init, only the styles that model
+    lacks are trained and everything else stays frozen. Returns the exported checkpoint path."""
+    family = cfg.model.family
+    configs = style_configs(cfg)
+    paths = {name: check_config(OmegaConf.merge(cfg, {"style": c})) for name, c in configs.items()}
+    outputs = {model_output(OmegaConf.merge(cfg, {"style": c})) for c in configs.values()}
+    if len(outputs) > 1:
+        raise ConfigError(f"the styles ask for different model.output {sorted(outputs)}; set one")
+    pl.seed_everything(cfg.seed, workers=True)
+    net, init_meta, train_styles = multistyle_init(cfg, list(configs))
+    if net is None:
+        m = cfg.model
+        arch = {"channels": m.channels, "output": outputs.pop()}
+        if family == "cin":
+            net = CINNet(list(configs), num_residual=m.num_residual, **arch)
+        else:
+            net = StyleBankNet(list(configs), bank_layers=m.bank_layers, **arch)
+    images, settings = {}, {}
+    for name in train_styles:
+        c = configs[name]
+        try:
+            images[name] = load_image(paths[name], max_side=c.image_size)
+        except ImageError as e:
+            raise ConfigError(f"style image of {name}: {e}") from None
+        settings[name] = {
+            "content_weight": float(c.content_weight),
+            "style_weight": float(c.style_weight),
+            "tv_weight": float(c.tv_weight),
+            "style_luminance_only": luminance_only(OmegaConf.merge(cfg, {"style": c})),
+            "color_weight": float(c.get("color_weight", 0.0)),
+            "cartoon_weight": float(c.get("cartoon_weight", 0.0)),
+        }
+    loss_net = LossNet(
+        list(cfg.loss.content_layers) + list(cfg.loss.style_layers),
+        weights=str(cfg.loss.vgg_weights),
+        arch=cfg.loss.arch,
+    )
+    precision, _ = resolve_speed(cfg)  # torch.compile: single-style nets only for now
+    normalize = bool(cfg.loss.get("normalize", False))
+    module = MultiStyleModule(
+        net,
+        images,
+        settings,
+        loss_net,
+        train_styles=train_styles,
+        freeze_shared=bool(init_meta),
+        content_layers=list(cfg.loss.content_layers),
+        style_layers=list(cfg.loss.style_layers),
+        normalize=normalize,
+        lr=cfg.lr,
+        stylize_steps=int(cfg.model.get("stylize_steps", 2)),
+        reconstruction_weight=float(cfg.model.get("reconstruction_weight", 1.0)),
+        channels_last=bool(cfg.model.get("channels_last", True)),
+    )
+    log.info(
+        "%s: training %s%s", family, ", ".join(train_styles),
+        f" (added to {cfg.model.init}; its styles and shared weights frozen)" if init_meta else "",
+    )  # fmt: skip
+    data = PhotoDataModule(**cfg.data, seed=cfg.seed)
+    trainer = train_module(cfg, module, data, run_dir, precision)
+    if trainer.global_rank != 0:
+        return run_dir / "checkpoints" / "last.ckpt"
+    steps = [module.branch(i) for i in range(trainer.global_step)]
+    training = dict(init_meta.get("training", {}))
+    for name in train_styles:
+        training[name] = {
+            **settings[name],
+            "style_image": str(paths[name]),
+            "content_layers": list(cfg.loss.content_layers),
+            "style_layers": list(cfg.loss.style_layers),
+            "vgg_weights": str(cfg.loss.vgg_weights),
+            "image_size": cfg.data.image_size,
+            "arch": cfg.loss.arch,
+            "style_size": configs[name].image_size,
+            "normalize": normalize,
+            "steps": steps.count(name),
+            "lr": cfg.lr,
+        }
+    name = cfg.model.get("name") or "-".join([family, *net.styles])
+    meta = {"style": name, "steps": trainer.global_step, "training": training}
+    if family == "stylebank":
+        meta["autoencoder"] = {
+            "steps": steps.count(None) + init_meta.get("autoencoder", {}).get("steps", 0),
+            "stylize_steps": module.hparams.stylize_steps,
+            "reconstruction_weight": module.hparams.reconstruction_weight,
+        }
+    out = Path(cfg.export_dir) / f"{name}.ckpt"
+    if init_meta and out.resolve() == resolve_path(cfg.model.init).resolve():
+        raise ConfigError(f"{out} would overwrite model.init; set model.name=<new name>")
+    save_model(out, net, meta)
+    save_model(out.with_suffix(".safetensors"), net, meta)
+    log.info("run folder: %s", run_dir)
+    log.info("exported %s (and .safetensors) after %d steps", out, trainer.global_step)
     return out
 
 
