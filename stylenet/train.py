@@ -322,6 +322,13 @@ def style_configs(
     return out
 
 
+def with_style(cfg: DictConfig, style: DictConfig) -> DictConfig:
+    """A copy of cfg whose style group is `style` (for the single-style checks and choices)."""
+    out = cfg.copy()
+    out.style = style
+    return out
+
+
 def multistyle_init(cfg: DictConfig, styles: list[str]) -> tuple[Any, dict, list[str]]:
     """(net, its meta, the styles to add) from model.init, a trained model of the same family;
     (None, {}, styles) without one."""
@@ -350,8 +357,8 @@ def fit_multistyle(cfg: DictConfig, run_dir: Path) -> Path:
     lacks are trained and everything else stays frozen. Returns the exported checkpoint path."""
     family = cfg.model.family
     configs = style_configs(cfg)
-    paths = {name: check_config(OmegaConf.merge(cfg, {"style": c})) for name, c in configs.items()}
-    outputs = {model_output(OmegaConf.merge(cfg, {"style": c})) for c in configs.values()}
+    paths = {name: check_config(with_style(cfg, c)) for name, c in configs.items()}
+    outputs = {model_output(with_style(cfg, c)) for c in configs.values()}
     if len(outputs) > 1:
         raise ConfigError(f"the styles ask for different model.output {sorted(outputs)}; set one")
     pl.seed_everything(cfg.seed, workers=True)
@@ -374,7 +381,7 @@ def fit_multistyle(cfg: DictConfig, run_dir: Path) -> Path:
             "content_weight": float(c.content_weight),
             "style_weight": float(c.style_weight),
             "tv_weight": float(c.tv_weight),
-            "style_luminance_only": luminance_only(OmegaConf.merge(cfg, {"style": c})),
+            "style_luminance_only": luminance_only(with_style(cfg, c)),
             "color_weight": float(c.get("color_weight", 0.0)),
             "cartoon_weight": float(c.get("cartoon_weight", 0.0)),
         }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -204,3 +205,28 @@ def test_configs_compose():
         cfg = compose_cfg(f"model={family}", "styles=[starry_night,wave]")
         assert cfg.model.family == family and list(cfg.styles) == STYLES
         assert list(style_configs(cfg)) == STYLES
+
+
+def test_evaluate_takes_a_style_of_a_multistyle_model(tmp_path, content_dir, capsys):
+    from stylenet import evaluate
+
+    art = {"starry_night": "data/styles/starry_night.jpg", "wave": "data/styles/wave.jpg"}
+    training = {
+        s: {"style_image": str(PROJECT_ROOT / p), "content_layers": ["relu2_2"],
+            "style_layers": ["relu1_2", "relu2_2"], "style_size": 64, "normalize": True,
+            "content_weight": 1.0, "style_weight": 5.0, "tv_weight": 0.0}
+        for s, p in art.items()
+    }  # fmt: skip
+    ckpt = save_model(tmp_path / "cin.ckpt", random_net("cin"), {"training": training})
+    args = ["--ckpt", str(ckpt), "--images", str(content_dir / "lomiri_bridge.jpg"),
+            "--steps", "0", "--size", "48", "--vgg-weights", "random", "--json"]  # fmt: skip
+    reports = {}
+    for style in STYLES:
+        assert evaluate.main([*args, "--style", style]) == 0
+        reports[style] = json.loads(capsys.readouterr().out)
+        assert reports[style]["style"] == style
+    assert reports["wave"]["model"]["style_loss"] != reports["starry_night"]["model"]["style_loss"]
+    for extra, message in (([], "pass --style NAME"), (["--style", "x"], "no style 'x'")):
+        assert evaluate.main([*args, *extra]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0] and "styles: starry_night, wave" in err[0]
