@@ -107,6 +107,7 @@ class MultiStyleModule(StyleTransferModule):
         if channels_last:
             self.loss_net.to(memory_format=torch.channels_last)
         self._net_forward = self.all_styles  # what the inherited final grid draws
+        self.automatic_optimization = False  # one optimizer per branch, see configure_optimizers
 
     @property
     def autoencoder_trained(self) -> bool:
@@ -155,6 +156,11 @@ class MultiStyleModule(StyleTransferModule):
         self.first_bad_step = torch.where(bad, self.global_step + 1, self.first_bad_step)
         if self.global_step % 10 == 0:
             self.check_finite()
+        optimizers = self.optimizers()
+        optimizer = optimizers[style is None] if isinstance(optimizers, list) else optimizers
+        optimizer.zero_grad()
+        self.manual_backward(loss)
+        optimizer.step()  # one optimizer step per batch: global_step counts batches
         return loss
 
     def all_styles(self, photos: torch.Tensor) -> torch.Tensor:
@@ -179,9 +185,15 @@ class MultiStyleModule(StyleTransferModule):
         if batch_idx == 0 and self.global_rank == 0 and not self.trainer.sanity_checking:
             self._save_grid(batch, torch.cat(ys))  # photos, then one row per style
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
+    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
+        """Adam over the trainable weights; StyleBank's auto-encoder branch has its own Adam over
+        the encoder and decoder (a shared one would scale its small MSE gradients by the style
+        branch's much larger ones: measured, the reconstruction error then did not fall)."""
         params = [p for p in self.net.parameters() if p.requires_grad]
-        return torch.optim.Adam(params, lr=self.hparams.lr)
+        optimizers = [torch.optim.Adam(params, lr=self.hparams.lr)]
+        if self.autoencoder_trained:
+            optimizers.append(torch.optim.Adam(self.net.shared_parameters(), lr=self.hparams.lr))
+        return optimizers
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         self.check_finite()

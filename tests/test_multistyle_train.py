@@ -59,7 +59,7 @@ def test_each_style_learns(family, content_dir, tmp_path):
     net = CINNet(STYLES, 16, 2) if family == "cin" else StyleBankNet(STYLES, 16, 1)
     module = MultiStyleModule(
         net, images, settings, loss_net, content_layers=["relu2_2"], style_layers=layers,
-        normalize=True, lr=1e-2,
+        normalize=True,
     )  # fmt: skip
     before = held_out(module, photos)
     trainer = pl.Trainer(
