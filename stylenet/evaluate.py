@@ -202,7 +202,8 @@ def multistyle_view(
     if style not in styles:
         what = f"no style {style!r}" if style else "a multi-style model, pass --style NAME"
         raise CheckpointError(f"{ckpt}: {what}; styles: {', '.join(styles)}")
-    return net.bind(style), {**meta, "style": style, "training": meta["training"][style]}
+    training = meta.get("training", {}).get(style, {})
+    return net.bind(style), {**meta, "style": style, "training": training}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -446,6 +446,8 @@ def fit_multistyle(cfg: DictConfig, run_dir: Path) -> Path:
     save_model(out.with_suffix(".safetensors"), net, meta)
     log.info("run folder: %s", run_dir)
     log.info("exported %s (and .safetensors) after %d steps", out, trainer.global_step)
+    if cfg.get("evaluate") and cfg.evaluate.steps > 0:
+        log.warning("evaluate.steps: run python -m stylenet.evaluate --style NAME per style")
     return out
 
 
