@@ -187,8 +187,9 @@ class MultiStyleModule(StyleTransferModule):
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         """Adam over the trainable weights; StyleBank's auto-encoder branch has its own Adam over
-        the encoder and decoder (a shared one would scale its small MSE gradients by the style
-        branch's much larger ones: measured, the reconstruction error then did not fall)."""
+        the encoder and decoder. A shared Adam scales the branch's small MSE gradients by the style
+        branch's much larger ones: measured, its held-out reconstruction MSE was 0.039 after 450
+        steps against 0.025 with its own Adam (README, "Many styles in one model")."""
         params = [p for p in self.net.parameters() if p.requires_grad]
         optimizers = [torch.optim.Adam(params, lr=self.hparams.lr)]
         if self.autoencoder_trained:

@@ -133,6 +133,6 @@ def test_adding_a_style_keeps_the_old_ones_bit_identical(family, content_dir, tm
 
 def test_bad_style_name_is_one_line(tmp_path):
     r = train(tmp_path / "bad", "model=cin", "styles=[starry_night,nope]")
-    lines = [ln for ln in r.stderr.splitlines() if "error" in ln.lower()]
-    assert r.returncode == 2 and len(lines) == 1, r.stderr[-2000:]
+    lines = [ln for ln in (r.stdout + r.stderr).splitlines() if "error" in ln.lower()]
+    assert r.returncode == 2 and len(lines) == 1, (r.stdout + r.stderr)[-2000:]
     assert "unknown style 'nope' in styles=; choose from anime, kandinsky" in lines[0]
