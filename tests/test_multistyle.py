@@ -230,3 +230,25 @@ def test_evaluate_takes_a_style_of_a_multistyle_model(tmp_path, content_dir, cap
         assert evaluate.main([*args, *extra]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and message in err[0] and "styles: starry_night, wave" in err[0]
+
+
+@pytest.mark.parametrize("family", ["cin", "stylebank"])
+def test_infer_controls_exif_and_folders_work_for_a_style(family, models, photo, capsys):
+    from imagecases import exif_rot6
+
+    exif_rot6(photo.parent / "rot.jpg")
+    ckpt = models[family]
+    code, _, err = run(capsys, "--ckpt", ckpt, photo.parent, "--style", "wave")
+    assert code == 0 and not err
+    assert Image.open(photo.parent / "rot_wave.jpg").size == (20, 40)  # EXIF orientation applied
+    plain = np.asarray(Image.open(photo.parent / "p_wave.png")).astype(int)
+    code, _, err = run(
+        capsys, "--ckpt", ckpt, photo, "--style", "wave", "--preserve-color", "--strength", "0.5",
+        "--overwrite",
+    )  # fmt: skip
+    assert code == 0 and not err
+    controlled = np.asarray(Image.open(photo.parent / "p_wave.png")).astype(int)
+    assert np.abs(controlled - plain).mean() > 1
+    # a second run over the folder skips the earlier outputs (*_wave.*) and refuses to overwrite
+    code, _, err = run(capsys, "--ckpt", ckpt, photo.parent, "--style", "wave")
+    assert code == 1 and len(err) == 3 and all("exists" in e for e in err[:2])
