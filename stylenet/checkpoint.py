@@ -103,17 +103,23 @@ def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     return net_state, meta
 
 
-def load_model(path: str | os.PathLike) -> tuple[Net, dict[str, Any]]:
+def load_model(path: str | os.PathLike, single_style: bool = False) -> tuple[Net, dict[str, Any]]:
     """(net in eval mode on CPU, metadata) from a .ckpt, .safetensors or last.ckpt.
 
     The net's class follows meta["kind"]: TransformNet (johnson, also when the file predates the
-    key), CINNet or StyleBankNet (whose `bind(style)` gives the stylizer of a style or mix)."""
+    key), CINNet or StyleBankNet (whose `bind(style)` gives the stylizer of a style or mix).
+    single_style: CheckpointError for a multi-style model (commands that cannot pick a style)."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
     state, meta = _read(path)
     arch = meta.get("arch", {})
     kind = meta.get("kind", "johnson")
+    if kind in MULTI_STYLE and single_style:
+        raise CheckpointError(
+            f"{path}: a {kind} model with styles {', '.join(meta.get('styles') or [])}; this "
+            "command takes single-style models (infer.py --ckpt ... --style NAME stylizes with one)"
+        )
     if kind in MULTI_STYLE:
         try:
             net = MULTI_STYLE[kind](list(meta.get("styles") or []), **arch)

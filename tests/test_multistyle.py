@@ -252,3 +252,11 @@ def test_infer_controls_exif_and_folders_work_for_a_style(family, models, photo,
     # a second run over the folder skips the earlier outputs (*_wave.*) and refuses to overwrite
     code, _, err = run(capsys, "--ckpt", ckpt, photo.parent, "--style", "wave")
     assert code == 1 and len(err) == 3 and all("exists" in e for e in err[:2])
+
+
+def test_single_style_commands_refuse_a_multistyle_model_in_one_line(models, capsys):
+    from stylenet import export
+
+    assert export.main(["--ckpt", str(models["cin"]), "--format", "onnx"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "a cin model with styles starry_night, wave" in err[0]
