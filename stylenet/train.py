@@ -2,6 +2,10 @@
 
 The only module that knows Hydra: it composes configs/, checks them, builds plain objects, fits and
 exports checkpoints/<style>.ckpt (+ .safetensors).
+
+Several styles in one net: `python train.py model=cin styles=[starry_night,wave]` (or
+model=stylebank); add one to a trained model with `styles=[starry_night,wave,scream]
+model.init=checkpoints/cin-starry_night-wave.ckpt` (see fit_multistyle).
 """
 
 from __future__ import annotations
