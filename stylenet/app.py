@@ -95,7 +95,9 @@ class _Model:
         key = (str(path), st.st_mtime_ns, st.st_size, device)
         if key != self.key:
             self.key = None
-            net, meta = load_model(path)  # CheckpointError with infer.py's message
+            net, meta = load_model(
+                path, single_style=True
+            )  # CheckpointError with infer.py's message
             self.net, self.meta, self.key = net.to(device), meta, key
         return self.net, self.meta
 

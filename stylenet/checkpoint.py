@@ -19,6 +19,8 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from stylenet.atomic import atomic_write
+from stylenet.nets.cin import CINNet
+from stylenet.nets.stylebank import StyleBankNet
 from stylenet.nets.transform_net import TransformNet
 
 FORMAT = "stylenet-model"
@@ -29,11 +31,15 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be used; the message names the file and why."""
 
 
+MULTI_STYLE = {"cin": CINNet, "stylebank": StyleBankNet}  # kind -> net class
+
+
 def save_model(path: str | os.PathLike, net: nn.Module, meta: dict[str, Any]) -> Path:
     """Write net + meta to path; the suffix (.ckpt/.pt or .safetensors) picks the format.
 
-    meta["kind"] names the family (default johnson, whose arch is recorded here); an AdaIN
-    checkpoint holds the decoder only, and meta["encoder"] the VGG weights to load it with.
+    meta["kind"] names the family: johnson (the default) and the multi-style nets record their
+    arch here, a multi-style net also its style names (meta["styles"]); an AdaIN checkpoint holds
+    the decoder only, and meta["encoder"] the VGG weights to load it with.
     """
     base: dict[str, Any] = {"format": FORMAT, "version": VERSION, "kind": "johnson"}
     if isinstance(net, TransformNet):
@@ -43,6 +49,9 @@ def save_model(path: str | os.PathLike, net: nn.Module, meta: dict[str, Any]) ->
             "output": net.output,
             "photo_colors": net.photo_colors,
         }
+    elif isinstance(net, (CINNet, StyleBankNet)):
+        base.update(kind=net.kind, arch=net.arch())
+        meta = {**meta, "styles": list(net.styles)}
     meta = {**base, **meta}
     json.dumps(meta)  # primitives only: fail here rather than write something unloadable
     state = {k: v.detach().float().cpu().contiguous() for k, v in net.state_dict().items()}
@@ -90,6 +99,10 @@ def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         dec = {k.removeprefix("decoder."): v for k, v in state.items() if k.startswith("decoder.")}
         return dec, {"kind": "adain", "style": "adain"}
     net_state = {k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.")}
+    if hp.get("family") in MULTI_STYLE:  # stylenet.multistyle's module
+        names = ("channels", "num_residual", "bank_layers", "output")
+        arch = {k: v for k, v in hp.get("net_args", {}).items() if k in names}
+        return net_state, {"kind": hp["family"], "styles": list(hp["styles"]), "arch": arch}
     meta = {
         "style": hp.get("style_name", path.stem),
         "arch": {
@@ -102,22 +115,56 @@ def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     return net_state, meta
 
 
-def load_model(path: str | os.PathLike) -> tuple[nn.Module, dict[str, Any]]:
+def model_kind(path: str | os.PathLike) -> str:
+    """A model file's family (johnson, cin, stylebank, adain) without building its net; "other"
+    for files that are not checkpoints (exported .onnx and TorchScript models, damaged files)."""
+    path = Path(path)
+    if path.suffix.lower() == ".onnx":
+        return "other"
+    try:
+        return str(_read(path)[1].get("kind", "johnson"))
+    except CheckpointError:
+        return "other"
+
+
+def load_model(
+    path: str | os.PathLike, single_style: bool = False
+) -> tuple[nn.Module, dict[str, Any]]:
     """(net in eval mode on CPU, metadata) from a .ckpt, .safetensors or last.ckpt.
 
-    The net is a TransformNet for kind johnson; an AdaINNet (decoder from the file, VGG19 encoder
-    from the weights meta["encoder"] names) for kind adain.
+    The net's class follows meta["kind"]: TransformNet (johnson, also when the file predates the
+    key); CINNet or StyleBankNet (whose `bind(style)` gives the stylizer of a style or mix); an
+    AdaINNet (decoder from the file, VGG19 encoder from the weights meta["encoder"] names).
+    single_style: CheckpointError for a multi-style model (commands that cannot pick a style).
     """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
     state, meta = _read(path)
     kind = meta.get("kind", "johnson")
+    if kind == "adain" and single_style:
+        raise CheckpointError(
+            f"{path}: an AdaIN model; this command takes single-style models (infer.py --ckpt "
+            "... --style art.jpg stylizes with it)"
+        )
     if kind == "adain":
         return _load_adain(path, state, meta)
-    if kind != "johnson":
-        raise CheckpointError(f"{path}: a {kind!r} model, which this version cannot load")
     arch = meta.get("arch", {})
+    if kind in MULTI_STYLE and single_style:
+        raise CheckpointError(
+            f"{path}: a {kind} model with styles {', '.join(meta.get('styles') or [])}; this "
+            "command takes single-style models (infer.py --ckpt ... --style NAME stylizes with one)"
+        )
+    if kind in MULTI_STYLE:
+        try:
+            net = MULTI_STYLE[kind](list(meta.get("styles") or []), **arch)
+            net.load_state_dict(state)
+        except (ValueError, TypeError, RuntimeError) as e:
+            raise CheckpointError(f"{path}: not a usable {kind} model ({e})") from None
+        meta.setdefault("style", path.stem)
+        return net.eval(), meta
+    if kind != "johnson":
+        raise CheckpointError(f"{path}: a model of kind {kind!r}, which this version cannot load")
     try:
         net = TransformNet(
             int(arch.get("channels", 32)),

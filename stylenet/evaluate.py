@@ -1,6 +1,7 @@
 """Held-out quality of a model against optimization.
 
     python -m stylenet.evaluate --ckpt anime.ckpt --images photos/ [--steps 100] [--json]
+    python -m stylenet.evaluate --ckpt cin-starry_night-wave.ckpt --style wave --images photos/
 
 For each photo: the content, style and total loss of the model's single forward pass, and the same
 objective along N steps of L-BFGS on that photo (Johnson et al. 2016, Fig. 5). Reports how many
@@ -269,6 +270,18 @@ def objective_from_meta(
     )
 
 
+def multistyle_view(
+    net: Any, meta: dict[str, Any], ckpt: str, style: str | None
+) -> tuple[Any, dict[str, Any]]:
+    """(the stylizer of one style of a multi-style model, meta with that style's training)."""
+    styles = list(meta.get("styles", []))
+    if style not in styles:
+        what = f"no style {style!r}" if style else "a multi-style model, pass --style NAME"
+        raise CheckpointError(f"{ckpt}: {what}; styles: {', '.join(styles)}")
+    training = meta.get("training", {}).get(style, {})
+    return net.bind(style), {**meta, "style": style, "training": training}
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m stylenet.evaluate", description=__doc__.splitlines()[0]
@@ -279,7 +292,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--vgg-weights", default="imagenet", help="imagenet | original | random | <state dict>"
     )
-    p.add_argument("--style", type=Path, help="style image (default: the one the model recorded)")
+    p.add_argument(
+        "--style",
+        help="multi-style models: the style to evaluate (its recorded objective); single-style "
+        "models: a style image (default: the one the model recorded)",
+    )
     p.add_argument("--size", type=int, default=256, help="long side of the photos (256)")
     p.add_argument("--init", choices=INITS, default="noise", help="optimization start (noise)")
     p.add_argument("--json", nargs="?", const="-", metavar="FILE", help="JSON to stdout or FILE")
@@ -301,6 +318,10 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         net, meta = load_model(resolve_checkpoint(args.ckpt))
+        style_image = Path(args.style) if args.style else None
+        if meta.get("kind") in ("cin", "stylebank"):
+            net, meta = multistyle_view(net, meta, args.ckpt, args.style)
+            style_image = None
         for item in args.images:
             if not Path(item).exists():
                 raise ImageError(f"{item}: no such file or folder")
@@ -312,10 +333,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.independent:
             grey = bool(meta.get("training", {}).get("style_luminance_only", False))
             rows = independent_check(
-                net, photos, style_image_of(meta, args.style), grey, args.device
+                net, photos, style_image_of(meta, style_image), grey, args.device
             )
         else:
-            objective = objective_from_meta(meta, args.vgg_weights, args.style)
+            objective = objective_from_meta(meta, args.vgg_weights, style_image)
     except (CheckpointError, ImageError, VGGWeightsError, FileNotFoundError) as e:
         print(f"error: {str(e).replace('loss.vgg_weights=', '--vgg-weights ')}", file=sys.stderr)
         return 2

@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         src = resolve_checkpoint(args.ckpt)
         if src.suffix.lower() == ".onnx":
             raise CheckpointError(f"{src}: already exported; export a .ckpt or .safetensors")
-        net, meta = load_model(src)
+        net, meta = load_model(src, single_style=True)
     except (CheckpointError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     columns: list[tuple[str, list[Image.Image]]] = []
     for i, ckpt in enumerate(ckpts, 1):
         try:
-            net, meta = load_model(resolve_checkpoint(str(ckpt)))
+            net, meta = load_model(resolve_checkpoint(str(ckpt)), single_style=True)
         except CheckpointError as e:
             err(str(e))
             failed += 1

@@ -7,6 +7,12 @@ ONNX Runtime (stylenet/export.py). No Hydra; no VGG except AdaIN's encoder.
 AdaIN models take any artwork: `python infer.py --ckpt adain.ckpt --style art.jpg photo.jpg`
 (--alpha 0..1 style strength in feature space; several artworks mixed by --style-weights), and
 write <stem>_<artwork stem>.<ext> (<stem>_<a>+<b>.<ext> for a mix).
+
+ONNX Runtime (stylenet/export.py). No Hydra, no VGG.
+
+A multi-style model (CIN, StyleBank) needs `--style NAME [NAME ...]`, `--style all` (one output
+per style), `--style none` (StyleBank's auto-encoder: <stem>_reconstruction) or
+`--mix a=0.7,b=0.3` (<stem>_mix-a0.7-b0.3).
 """
 
 from __future__ import annotations
@@ -15,12 +21,12 @@ import argparse
 import glob
 import sys
 import zipfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import torch
 
-from stylenet.checkpoint import CheckpointError, load_model
+from stylenet.checkpoint import CheckpointError, load_model, model_kind
 from stylenet.color import METHODS, blend, preserve_color
 from stylenet.export import load_onnx
 from stylenet.images import ImageError, find_images, load_image, save_image
@@ -50,7 +56,7 @@ def resolve_checkpoint(name: str) -> Path:
     raise CheckpointError(f"{name}: no such checkpoint (looked here and in {CHECKPOINT_DIR}/)")
 
 
-def expand_inputs(items: Iterable[str], skip_suffix: str = "") -> Iterator[Path]:
+def expand_inputs(items: Iterable[str], skip_suffix: str | tuple[str, ...] = "") -> Iterator[Path]:
     """Files as given, image and video files inside folders (recursive) and glob matches, in order.
 
     Inside folders, files whose stem ends with skip_suffix (earlier outputs such as
@@ -95,11 +101,59 @@ def _is_torchscript(path: Path) -> bool:
         return any(n.endswith("/constants.pkl") for n in z.namelist())
 
 
+Style = str | Mapping[str, float] | None  # a style name, a mix {name: weight}, or none
+
+
+def style_label(style: Style) -> str:
+    """The output-name suffix of a style choice: the name, mix-a0.7-b0.3, or reconstruction."""
+    if style is None or style == "none":
+        return "reconstruction"
+    if isinstance(style, str):
+        return style
+    return "mix-" + "-".join(f"{k}{w:g}" for k, w in style.items())
+
+
+def parse_mix(text: str) -> dict[str, float]:
+    """'a=0.7,b=0.3' -> {'a': 0.7, 'b': 0.3}; ValueError with the reason."""
+    mix = {}
+    for item in text.split(","):
+        name, eq, w = item.strip().partition("=")
+        try:
+            mix[name.strip()] = float(w)
+        except ValueError:
+            raise ValueError(f"--mix {text}: expected name=weight,name=weight") from None
+        if not eq or not name.strip():
+            raise ValueError(f"--mix {text}: expected name=weight,name=weight")
+    return mix
+
+
+def bind_style(net, meta: dict, path: Path, style: Style):
+    """The plain stylizer of a multi-style net for a style name, 'none' or a mix;
+    CheckpointError naming the model's styles otherwise."""
+    styles = list(meta.get("styles", []))
+    listed = ", ".join(styles)
+    if style is None:
+        raise CheckpointError(
+            f"{path}: a {meta['kind']} model with several styles; pass --style NAME, --style all "
+            f"or --mix a=0.7,b=0.3 (styles: {listed})"
+        )
+    if style == "none":
+        if meta["kind"] != "stylebank":
+            raise CheckpointError(f"{path}: --style none needs a stylebank model; styles: {listed}")
+        return net.bind(None)
+    if isinstance(style, str) and style not in styles:
+        raise CheckpointError(f"{path}: no style {style!r}; styles: {listed}")
+    try:
+        return net.bind(style)
+    except ValueError as e:  # a mix: unknown name, negative weight, sum not 1
+        raise CheckpointError(f"{path}: --mix: {e}") from None
+
+
 def load_stylizer(
     ckpt: str,
     device: torch.device | str = "cpu",
     precision: str = "auto",
-    style: Sequence[str] | None = None,
+    style: Style | Sequence[str] = None,
     style_weights: Sequence[float] | None = None,
     alpha: float = 1.0,
     style_size: int = STYLE_SIZE,
@@ -107,15 +161,18 @@ def load_stylizer(
     """(stylize, meta): stylize maps a photo (3, H, W) in [0, 1] to the stylized photo.
 
     A .onnx file runs in ONNX Runtime (fp32; device and precision do not apply); anything else is
-    a checkpoint (see stylenet/checkpoint.py). `style`, `style_weights`, `alpha`: the artwork
-    files of an AdaIN model, their mix and the style strength (UsageError for other kinds).
-    For AdaIN, meta["style"] names the artworks (a+b for a mix).
+    a checkpoint (see stylenet/checkpoint.py). A multi-style checkpoint needs `style`: a style
+    name, a mix {name: weight} (weights >= 0 summing to 1) or "none" (StyleBank's auto-encoder);
+    meta["style"] is then the output-name suffix of that choice. For an AdaIN model, `style`,
+    `style_weights` and `alpha` are the artwork files, their mix and the style strength, and
+    meta["style"] names the artworks (a+b for a mix). UsageError for options the model lacks.
     """
     path = resolve_checkpoint(ckpt)
-    kind = "onnx" if path.suffix.lower() == ".onnx" else None
-    if style and kind == "onnx":
-        raise UsageError(f"{path}: --style is for AdaIN checkpoints, this is a one-style model")
+    options = style is not None or style_weights or alpha != 1.0
     if path.suffix.lower() == ".onnx":
+        if options:
+            raise UsageError(f"{path}: an exported one-style model; --style, --mix, "
+                             "--style-weights and --alpha do not apply")  # fmt: skip
         return load_onnx(path)
     if _is_torchscript(path):
         raise CheckpointError(
@@ -127,10 +184,14 @@ def load_stylizer(
     if isinstance(net, AdaINNet):
         controls = (style, style_weights, alpha, style_size)
         return adain_stylizer(net, meta, path, device, precision, *controls)
-    if style or style_weights or alpha != 1.0:
+    if meta.get("kind") in ("cin", "stylebank") and not (style_weights or alpha != 1.0):
+        net = bind_style(net, meta, path, style).to(device)
+        meta = {**meta, "style": style_label(style)}
+    elif options:
         raise UsageError(
-            f"{path}: a one-style model ({meta.get('style')}); --style, --style-weights and "
-            "--alpha are for AdaIN models (--strength blends with the photo)"
+            f"{path}: a one-style model ({meta.get('style')}); --style and --mix are for "
+            "multi-style models, --style-weights and --alpha for AdaIN models (--strength "
+            "blends with the photo)"
         )
     return (lambda photo: stylize(net, photo, device, precision)), meta
 
@@ -178,6 +239,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="infer.py", description=__doc__.splitlines()[0])
     p.add_argument("inputs", nargs="*", help="image or video files, folders or glob patterns")
     p.add_argument("--ckpt", required=True, help="model file, or a bare name from checkpoints/")
+    p.add_argument(
+        "--style",
+        nargs="+",
+        metavar="NAME",
+        help="multi-style models: the style(s) to apply, 'all', or 'none' (StyleBank's "
+        "auto-encoder)",
+    )
+    p.add_argument(
+        "--mix",
+        metavar="A=W,B=W",
+        help="multi-style models: a convex mix, e.g. wave=0.7,scream=0.3",
+    )
     p.add_argument("-o", "--output-dir", type=Path, help="write here instead of beside each input")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
@@ -292,24 +365,50 @@ def summary(done: int, failed: int, what: str) -> int:
     return 1 if failed else 0
 
 
+def load_runs(args: argparse.Namespace) -> list[tuple[str, Callable]]:
+    """(output suffix, stylize) for each style asked for (one for a single-style or AdaIN
+    model, whose --style artworks make one stylizer)."""
+    device = torch.device(args.device)
+    controls = {
+        "style_weights": args.style_weights,
+        "alpha": args.alpha,
+        "style_size": args.style_size,
+    }
+    path = resolve_checkpoint(args.ckpt)
+    if model_kind(path) == "adain":
+        run, meta = load_stylizer(args.ckpt, device, args.precision, args.style, **controls)
+        return [(str(meta["style"]), run)]
+    choices: list[Style] = []
+    for style in args.style or []:
+        if style != "all":
+            choices.append(style)
+            continue
+        _, meta = load_model(path)
+        if "styles" not in meta:
+            raise CheckpointError(f"{args.ckpt}: --style all needs a multi-style model")
+        choices += [s for s in meta["styles"] if s not in choices]
+    if args.mix:
+        choices.append(parse_mix(args.mix))
+    runs = []
+    for choice in choices or [None]:
+        run, meta = load_stylizer(args.ckpt, device, args.precision, choice, **controls)
+        runs.append((str(meta.get("style", "styled")), run))
+    return runs
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        run, meta = load_stylizer(
-            args.ckpt,
-            torch.device(args.device),
-            args.precision,
-            style=args.style,
-            style_weights=args.style_weights,
-            alpha=args.alpha,
-            style_size=args.style_size,
-        )
-    except (CheckpointError, UsageError, ImageError, RuntimeError, OSError) as e:
+        runs = load_runs(args)
+    except (CheckpointError, UsageError, ImageError, RuntimeError, OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    style = str(meta.get("style", "styled"))
     done = failed = 0
-    for src in expand_inputs(args.inputs, skip_suffix=f"_{style}"):
+    suffixes = tuple(f"_{style}" for style, _ in runs)
+    jobs = (
+        (src, style, run) for src in expand_inputs(args.inputs, suffixes) for style, run in runs
+    )
+    for src, style, run in jobs:
         dst = output_path(src, style, args.output_dir)
         try:
             check_output(src, dst, args.overwrite)
@@ -317,7 +416,9 @@ def main(argv: list[str] | None = None) -> int:
                 r = stylize_video(
                     src,
                     dst,
-                    lambda x: apply_controls(run(x), x, args.preserve_color, args.strength),
+                    lambda x, run=run: apply_controls(
+                        run(x), x, args.preserve_color, args.strength
+                    ),
                     args.temporal_blend,
                 )
                 done += 1

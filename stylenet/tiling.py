@@ -10,9 +10,9 @@ input and output (bf16 or fp32) plus one strip of temporaries are alive at a tim
 into a few strips per layer.
 
 `run_layers` is written once over layer types: convolutions with reflection or zero padding,
-instance norm, ReLU, max-pooling, nearest upsampling, residual blocks and AdaIN (whose per-channel
-statistics are likewise taken over the whole feature map). The Johnson transform net and AdaIN's
-VGG encoder and decoder are all run by it.
+instance norm, ReLU, max-pooling, nearest upsampling, residual blocks, StyleBank's mixed banks and
+AdaIN (whose per-channel statistics are likewise taken over the whole feature map). The Johnson
+transform net, bound multi-style nets and AdaIN's VGG encoder and decoder are all run by it.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from torch import nn
 
 from stylenet.color import transfer_luminance
 from stylenet.nets import adain as adain_net
+from stylenet.nets.stylebank import BankMix, Stylizer
 from stylenet.nets.transform_net import ResidualBlock, TransformNet, to_pixels
 
 STRIP_ELEMENTS = 1 << 26  # elements in a strip's widest temporary: 128 MB in bf16
@@ -262,6 +263,13 @@ def run_layers(
             )
         elif isinstance(m, ResidualBlock):
             x = run_layers(x, m.body, dtype, rows).add_(x)
+        elif isinstance(m, BankMix):  # StyleBank fusion: weighted sum of the banks' outputs
+            y = None
+            for w, bank in zip(m.weights, m.banks, strict=True):
+                out = run_layers(x, bank, dtype, rows)
+                out = out if w == 1.0 else out.mul_(w)
+                y = out if y is None else y.add_(out)
+            x = y
         elif isinstance(m, adain_net.AdaIN) and owned:
             x = x.contiguous(memory_format=torch.channels_last)
             _adain_(x, m)
@@ -275,10 +283,15 @@ def run_layers(
 
 @torch.inference_mode()
 def stylize_strips(
-    net: TransformNet, x: torch.Tensor, dtype: torch.dtype = torch.bfloat16, rows: int | None = None
+    net: TransformNet | Stylizer,
+    x: torch.Tensor,
+    dtype: torch.dtype = torch.bfloat16,
+    rows: int | None = None,
 ) -> torch.Tensor:
     """net(x) for a (B, 3, H, W) batch, layer by layer in strips of `rows` rows (None: auto).
 
+    net: a TransformNet, or any module whose `net` is a sequence of the layer types above and
+    `output` its output activation (a bound multi-style model: see stylenet/nets/).
     Activations are stored in `dtype`; statistics and the output activation are float32 (as
     returned).
     """
@@ -289,7 +302,8 @@ def stylize_strips(
     x = photo = x.contiguous(memory_format=torch.channels_last)
     x = run_layers(x, net.net, dtype, rows)
     y = to_pixels(x.float(), net.output, photo)
-    return (transfer_luminance(y, photo) if net.photo_colors else y)[..., :h, :w]
+    keep = getattr(net, "photo_colors", False)  # a bound StyleBank model has none
+    return (transfer_luminance(y, photo) if keep else y)[..., :h, :w]
 
 
 @torch.inference_mode()

@@ -2,6 +2,10 @@
 
 The only module that knows Hydra: it composes configs/, checks them, builds plain objects, fits and
 exports checkpoints/<style>.ckpt (+ .safetensors).
+
+Several styles in one net: `python train.py model=cin styles=[starry_night,wave]` (or
+model=stylebank); add one to a trained model with `styles=[starry_night,wave,scream]
+model.init=checkpoints/cin-starry_night-wave.ckpt` (see fit_multistyle).
 """
 
 from __future__ import annotations
@@ -25,14 +29,17 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import Callback, ModelCheckpoint
 
 from stylenet.adain import AdaINModule
-from stylenet.checkpoint import CheckpointError, check_resumable, save_model
+from stylenet.checkpoint import CheckpointError, check_resumable, load_model, save_model
 from stylenet.checkpoint_io import SafeCheckpointIO
 from stylenet.data import NoImagesError, PairDataModule, PhotoDataModule, find_artworks
 from stylenet.evaluate import evaluate, format_table, load_photos, table_rows
 from stylenet.images import ImageError, load_image
 from stylenet.loss_net import LossNet, VGGWeightsError, check_layers
 from stylenet.module import NonFiniteLossError, StyleTransferModule
+from stylenet.multistyle import FAMILIES, MultiStyleModule
 from stylenet.nets.adain import Encoder
+from stylenet.nets.cin import CINNet
+from stylenet.nets.stylebank import StyleBankNet
 from stylenet.nets.transform_net import OUTPUTS
 from stylenet.precision import cpu_has_bf16
 
@@ -239,8 +246,11 @@ def run_training(
 
 def fit(cfg: DictConfig, run_dir: Path) -> Path:
     """Build everything from cfg, train, export; returns the exported checkpoint path."""
-    if cfg.model.get("family", "johnson") == "adain":
+    family = cfg.model.get("family", "johnson")
+    if family == "adain":
         return fit_adain(cfg, run_dir)
+    if family in FAMILIES:
+        return fit_multistyle(cfg, run_dir)
     style_path = check_config(cfg)
     pl.seed_everything(cfg.seed, workers=True)
     try:
@@ -381,6 +391,155 @@ def fit_adain(cfg: DictConfig, run_dir: Path) -> Path:
     save_model(out.with_suffix(".safetensors"), module.decoder, meta)
     log.info("run folder: %s", run_dir)
     log.info("exported %s (and .safetensors) after %d steps", out, trainer.global_step)
+    return out
+
+
+def style_configs(
+    cfg: DictConfig, configs: Path = PROJECT_ROOT / "configs"
+) -> dict[str, DictConfig]:
+    """Each name in cfg.styles -> its configs/style/<name>.yaml; ConfigError for bad names."""
+    styles = cfg.get("styles")
+    family = cfg.model.family
+    if not styles or isinstance(styles, str) or not all(isinstance(s, str) for s in styles):
+        raise ConfigError(f"model={family} needs styles=[name,name,...] (got {styles!r})")
+    if len(set(styles)) != len(styles):
+        raise ConfigError(f"styles={list(styles)}: a style is listed twice")
+    known = sorted(p.stem for p in (configs / "style").glob("*.yaml"))
+    out = {}
+    for name in styles:
+        if name not in known or name == "custom":
+            choices = ", ".join(k for k in known if k != "custom")
+            raise ConfigError(f"unknown style {name!r} in styles=; choose from {choices}")
+        out[name] = OmegaConf.load(configs / "style" / f"{name}.yaml")
+    return out
+
+
+def with_style(cfg: DictConfig, style: DictConfig) -> DictConfig:
+    """A copy of cfg whose style group is `style` (for the single-style checks and choices)."""
+    out = cfg.copy()
+    out.style = style
+    return out
+
+
+def multistyle_init(cfg: DictConfig, styles: list[str]) -> tuple[Any, dict, list[str]]:
+    """(net, its meta, the styles to add) from model.init, a trained model of the same family;
+    (None, {}, styles) without one."""
+    init = cfg.model.get("init")
+    if not init:
+        return None, {}, styles
+    try:
+        net, meta = load_model(resolve_path(init))
+    except CheckpointError as e:
+        raise ConfigError(f"model.init: {e}") from None
+    kind = meta.get("kind", "johnson")
+    if kind != cfg.model.family:
+        raise ConfigError(f"model.init={init}: a {kind} model, not {cfg.model.family}")
+    new = [s for s in styles if s not in net.styles]
+    if not new:
+        raise ConfigError(
+            f"model.init={init} already has styles {', '.join(net.styles)}; list a new one in "
+            "styles= to add it"
+        )
+    net.add_styles(new)
+    return net.train(), meta, new
+
+
+def fit_multistyle(cfg: DictConfig, run_dir: Path) -> Path:
+    """model=cin / stylebank: one net for cfg.styles; with model.init, only the styles that model
+    lacks are trained and everything else stays frozen. Returns the exported checkpoint path."""
+    family = cfg.model.family
+    configs = style_configs(cfg)
+    paths = {name: check_config(with_style(cfg, c)) for name, c in configs.items()}
+    outputs = {model_output(with_style(cfg, c)) for c in configs.values()}
+    if len(outputs) > 1:
+        raise ConfigError(f"the styles ask for different model.output {sorted(outputs)}; set one")
+    pl.seed_everything(cfg.seed, workers=True)
+    net, init_meta, train_styles = multistyle_init(cfg, list(configs))
+    if net is None:
+        m = cfg.model
+        arch = {"channels": m.channels, "output": outputs.pop()}
+        if family == "cin":
+            net = CINNet(list(configs), num_residual=m.num_residual, **arch)
+        else:
+            net = StyleBankNet(list(configs), bank_layers=m.bank_layers, **arch)
+    images, settings = {}, {}
+    for name in train_styles:
+        c = configs[name]
+        try:
+            images[name] = load_image(paths[name], max_side=c.image_size)
+        except ImageError as e:
+            raise ConfigError(f"style image of {name}: {e}") from None
+        settings[name] = {
+            "content_weight": float(c.content_weight),
+            "style_weight": float(c.style_weight),
+            "tv_weight": float(c.tv_weight),
+            "style_luminance_only": luminance_only(with_style(cfg, c)),
+            "color_weight": float(c.get("color_weight", 0.0)),
+            "cartoon_weight": float(c.get("cartoon_weight", 0.0)),
+        }
+    loss_net = LossNet(
+        list(cfg.loss.content_layers) + list(cfg.loss.style_layers),
+        weights=str(cfg.loss.vgg_weights),
+        arch=cfg.loss.arch,
+    )
+    precision, _ = resolve_speed(cfg)  # torch.compile: single-style nets only for now
+    normalize = bool(cfg.loss.get("normalize", False))
+    module = MultiStyleModule(
+        net,
+        images,
+        settings,
+        loss_net,
+        train_styles=train_styles,
+        freeze_shared=bool(init_meta),
+        content_layers=list(cfg.loss.content_layers),
+        style_layers=list(cfg.loss.style_layers),
+        normalize=normalize,
+        lr=cfg.lr,
+        stylize_steps=int(cfg.model.get("stylize_steps", 2)),
+        reconstruction_weight=float(cfg.model.get("reconstruction_weight", 1.0)),
+        channels_last=bool(cfg.model.get("channels_last", True)),
+    )
+    log.info(
+        "%s: training %s%s", family, ", ".join(train_styles),
+        f" (added to {cfg.model.init}; its styles and shared weights frozen)" if init_meta else "",
+    )  # fmt: skip
+    data = PhotoDataModule(**cfg.data, seed=cfg.seed)
+    trainer = run_training(cfg, run_dir, module, data, precision)
+    if trainer.global_rank != 0:
+        return run_dir / "checkpoints" / "last.ckpt"
+    steps = [module.branch(i) for i in range(trainer.global_step)]
+    training = dict(init_meta.get("training", {}))
+    for name in train_styles:
+        training[name] = {
+            **settings[name],
+            "style_image": str(paths[name]),
+            "content_layers": list(cfg.loss.content_layers),
+            "style_layers": list(cfg.loss.style_layers),
+            "vgg_weights": str(cfg.loss.vgg_weights),
+            "image_size": cfg.data.image_size,
+            "arch": cfg.loss.arch,
+            "style_size": configs[name].image_size,
+            "normalize": normalize,
+            "steps": steps.count(name),
+            "lr": cfg.lr,
+        }
+    name = cfg.model.get("name") or "-".join([family, *net.styles])
+    meta = {"style": name, "steps": trainer.global_step, "training": training}
+    if family == "stylebank":
+        meta["autoencoder"] = {
+            "steps": steps.count(None) + init_meta.get("autoencoder", {}).get("steps", 0),
+            "stylize_steps": module.hparams.stylize_steps,
+            "reconstruction_weight": module.hparams.reconstruction_weight,
+        }
+    out = Path(cfg.export_dir) / f"{name}.ckpt"
+    if init_meta and out.resolve() == resolve_path(cfg.model.init).resolve():
+        raise ConfigError(f"{out} would overwrite model.init; set model.name=<new name>")
+    save_model(out, net, meta)
+    save_model(out.with_suffix(".safetensors"), net, meta)
+    log.info("run folder: %s", run_dir)
+    log.info("exported %s (and .safetensors) after %d steps", out, trainer.global_step)
+    if cfg.get("evaluate") and cfg.evaluate.steps > 0:
+        log.warning("evaluate.steps: run python -m stylenet.evaluate --style NAME per style")
     return out
 
 

@@ -1,0 +1,112 @@
+"""Conditional instance norm (Dumoulin, Shlens, Kudlur 2017): many styles in one transform net.
+
+Every instance norm of Johnson et al.'s transform net takes its scale (gamma) and shift (beta) from
+the chosen style; all convolutions are shared. A style is a flat vector of all norms' gammas and
+one of their betas (`gamma.<style>`, `beta.<style>`), so a style can be added, frozen or dropped
+on its own. A mix of styles is the convex combination of their gammas and betas.
+
+    net = CINNet(["starry_night", "wave"])
+    y = net(photos, "wave")                   # training: one style per batch
+    stylizer = net.bind({"starry_night": 0.7, "wave": 0.3})   # a plain TransformNet
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+from torch import nn
+from torch.func import functional_call
+
+from stylenet.nets.transform_net import TransformNet
+
+
+def check_mix(mix: Mapping[str, float], styles: Sequence[str]) -> dict[str, float]:
+    """The mix without zero weights; ValueError for unknown styles, negative weights or a sum
+    other than 1 (a convex combination)."""
+    for name, w in mix.items():
+        if name not in styles:
+            raise ValueError(f"no style {name!r}; styles: {', '.join(styles)}")
+        if not w >= 0:
+            raise ValueError(f"mix weight {name}={w:g} must be >= 0")
+    total = sum(mix.values())
+    if abs(total - 1.0) > 1e-3:
+        raise ValueError(f"mix weights sum to {total:g}; they must sum to 1")
+    return {k: float(w) for k, w in mix.items() if w > 0}
+
+
+class CINNet(nn.Module):
+    """A TransformNet (`body`, shared, its norms without affine parameters) plus per-style
+    gamma/beta vectors over all its norms' channels."""
+
+    kind = "cin"
+
+    def __init__(
+        self,
+        styles: Sequence[str],
+        channels: int = 32,
+        num_residual: int = 5,
+        output: str = "sigmoid",
+    ):
+        super().__init__()
+        if not styles or len(set(styles)) != len(styles):
+            raise ValueError(f"styles={list(styles)!r}: expected distinct style names")
+        self.styles = list(styles)
+        self.body = TransformNet(channels, num_residual, output)
+        self.norms: list[tuple[str, int]] = []  # (module name, channels) of every norm
+        for name, m in self.body.named_modules():
+            if isinstance(m, nn.InstanceNorm2d):
+                m.register_parameter("weight", None)  # the style provides them per call
+                m.register_parameter("bias", None)
+                self.norms.append((name, m.num_features))
+        total = sum(c for _, c in self.norms)
+        self.gamma = nn.ParameterDict({s: nn.Parameter(torch.ones(total)) for s in styles})
+        self.beta = nn.ParameterDict({s: nn.Parameter(torch.zeros(total)) for s in styles})
+
+    def arch(self) -> dict:
+        b = self.body
+        return {"channels": b.channels, "num_residual": b.num_residual, "output": b.output}
+
+    def add_styles(self, styles: Sequence[str]) -> None:
+        """New styles, their gamma/beta starting from the mean of the existing ones."""
+        g = torch.stack([p.detach() for p in self.gamma.values()]).mean(0)
+        b = torch.stack([p.detach() for p in self.beta.values()]).mean(0)
+        for s in styles:
+            self.gamma[s], self.beta[s] = nn.Parameter(g.clone()), nn.Parameter(b.clone())
+            self.styles.append(s)
+
+    def style_parameters(self, styles: Sequence[str]) -> list[nn.Parameter]:
+        return [p for s in styles for p in (self.gamma[s], self.beta[s])]
+
+    def affine(self, mix: Mapping[str, float]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(gamma, beta) of a mix; a single style at weight 1 returns its own tensors."""
+        mix = check_mix(mix, self.styles)
+        if len(mix) == 1:
+            (s,) = mix
+            return self.gamma[s], self.beta[s]
+        gamma = sum(w * self.gamma[s] for s, w in mix.items())
+        beta = sum(w * self.beta[s] for s, w in mix.items())
+        return gamma, beta
+
+    def _norm_params(self, gamma: torch.Tensor, beta: torch.Tensor) -> dict[str, torch.Tensor]:
+        params, i = {}, 0
+        for name, c in self.norms:
+            params[f"{name}.weight"], params[f"{name}.bias"] = gamma[i : i + c], beta[i : i + c]
+            i += c
+        return params
+
+    def forward(self, x: torch.Tensor, style: str | Mapping[str, float]) -> torch.Tensor:
+        mix = {style: 1.0} if isinstance(style, str) else style
+        params = self._norm_params(*self.affine(mix))
+        return functional_call(self.body, params, (x,))
+
+    @torch.no_grad()
+    def bind(self, style: str | Mapping[str, float]) -> TransformNet:
+        """A plain TransformNet (in eval mode) for one style or a mix: what inference, strips
+        and export run."""
+        mix = {style: 1.0} if isinstance(style, str) else style
+        b = self.body
+        net = TransformNet(b.channels, b.num_residual, b.output)
+        state = {**b.state_dict(), **self._norm_params(*self.affine(mix))}
+        net.load_state_dict(state)
+        return net.to(next(b.parameters()).device).eval()

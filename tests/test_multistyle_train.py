@@ -1,0 +1,138 @@
+"""Training multi-style models: each style's loss falls; adding a style leaves the old ones
+bit-identical (train.py model=cin/stylebank styles=[...] model.init=...)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import pytorch_lightning as pl
+import torch
+from PIL import Image
+from trainrun import train
+
+from stylenet.checkpoint import load_model
+from stylenet.data import PhotoDataModule
+from stylenet.images import load_image
+from stylenet.infer import main as infer
+from stylenet.loss_net import LossNet
+from stylenet.multistyle import MultiStyleModule
+from stylenet.nets.cin import CINNet
+from stylenet.nets.stylebank import StyleBankNet
+
+ROOT = Path(__file__).resolve().parent.parent
+STYLES = ["starry_night", "wave"]
+pytestmark = pytest.mark.slow
+
+
+def held_out(module: MultiStyleModule, photos: torch.Tensor) -> dict[str, float]:
+    """Each style's style loss and total on the photos (and StyleBank's reconstruction MSE)."""
+    out = {}
+    with torch.no_grad():
+        for s in STYLES:
+            _, parts = module.style_losses(photos, s)
+            out[f"{s}/style_loss"], out[f"{s}/loss"] = (
+                float(parts["style_loss"]),
+                float(parts["loss"]),
+            )
+        if isinstance(module.net, StyleBankNet):
+            out["reconstruction"] = float(module.reconstruction(photos)[1])
+    return out
+
+
+@pytest.mark.parametrize("family", ["cin", "stylebank"])
+def test_each_style_learns(family, content_dir, tmp_path):
+    """60 steps at 64 px (random VGG): every style's held-out style loss drops by 30% or more;
+    StyleBank's reconstruction error too (T+1 schedule: 40 stylizing and 20 auto-encoder steps)."""
+    pl.seed_everything(0)
+    data = PhotoDataModule(
+        "folder", str(content_dir), image_size=64, batch_size=2, num_workers=0, val_images=4
+    )
+    data.setup()
+    photos = next(iter(data.val_dataloader()))
+    images = {s: load_image(ROOT / f"data/styles/{s}.jpg", max_side=64) for s in STYLES}
+    settings = dict.fromkeys(STYLES, {"content_weight": 1.0, "style_weight": 5.0})
+    layers = ["relu1_2", "relu2_2", "relu3_3"]
+    with pytest.warns(UserWarning, match="RANDOM"):
+        loss_net = LossNet(layers, weights="random")
+    net = CINNet(STYLES, 16, 2) if family == "cin" else StyleBankNet(STYLES, 16, 1)
+    module = MultiStyleModule(
+        net, images, settings, loss_net, content_layers=["relu2_2"], style_layers=layers,
+        normalize=True,
+    )  # fmt: skip
+    before = held_out(module, photos)
+    trainer = pl.Trainer(
+        max_steps=60,
+        accelerator="cpu",
+        logger=False,
+        limit_val_batches=0,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        default_root_dir=tmp_path,
+    )
+    trainer.fit(module, datamodule=data)
+    after = held_out(module, photos)
+    print({k: f"{before[k]:.3g} -> {after[k]:.3g}" for k in before})
+    for s in STYLES:
+        assert after[f"{s}/style_loss"] <= 0.7 * before[f"{s}/style_loss"], s
+        assert after[f"{s}/loss"] < before[f"{s}/loss"], s
+    if family == "stylebank":
+        assert [module.branch(i) for i in range(6)] == [*STYLES, None, *STYLES, None]
+        assert after["reconstruction"] <= 0.7 * before["reconstruction"]
+
+
+def stylized(ckpt: Path, photo: Path, out: Path, styles: list[str]) -> dict[str, np.ndarray]:
+    """infer.py --style ... on one photo: style -> output pixels."""
+    assert infer(["--ckpt", str(ckpt), str(photo), "-o", str(out), "--style", *styles]) == 0
+    return {s: np.asarray(Image.open(out / f"{photo.stem}_{s}.png")) for s in styles}
+
+
+@pytest.mark.parametrize("family", ["cin", "stylebank"])
+def test_adding_a_style_keeps_the_old_ones_bit_identical(family, content_dir, tmp_path):
+    first = train(
+        tmp_path / "two", f"model={family}", f"styles=[{','.join(STYLES)}]",
+        "trainer.max_steps=6", "trainer.val_check_interval=3", "model.name=two",
+    )  # fmt: skip
+    assert first.returncode == 0, first.stderr[-3000:]
+    two = tmp_path / "two" / "export" / "two.ckpt"
+    net, meta = load_model(two)
+    assert (
+        meta["kind"] == family and meta["styles"] == STYLES and set(meta["training"]) == {*STYLES}
+    )
+    header = (
+        next((tmp_path / "two" / "csv").glob("version_*/metrics.csv")).read_text().split("\n")[0]
+    )
+    assert all(f"train/{s}/loss" in header and f"val/{s}/loss" in header for s in STYLES)
+    grid = Image.open(next((tmp_path / "two" / "val").glob("step_*.png")))
+    rows = 1 + len(STYLES) + (family == "stylebank")  # photos, one row per style (+ auto-encoder)
+    assert grid.height == rows * (64 + 4) + 4
+
+    second = train(
+        tmp_path / "three", f"model={family}", f"styles=[{','.join(STYLES)},scream]",
+        f"model.init={two}", "trainer.max_steps=4", "model.name=three",
+    )  # fmt: skip
+    assert second.returncode == 0, second.stderr[-3000:]
+    three = tmp_path / "three" / "export" / "three.ckpt"
+    _, meta3 = load_model(three)
+    assert meta3["styles"] == [*STYLES, "scream"] and meta3["training"]["scream"]["steps"] == 4
+    assert meta3["training"]["wave"] == meta["training"]["wave"]
+
+    photo = tmp_path / "bridge.png"  # PNG outputs: pixels compared exactly
+    Image.open(content_dir / "lomiri_bridge.jpg").convert("RGB").reduce(4).save(photo)
+    old = stylized(two, photo, tmp_path / "old", STYLES)
+    new = stylized(three.with_suffix(".safetensors"), photo, tmp_path / "new", [*STYLES, "scream"])
+    for s in STYLES:
+        assert np.array_equal(old[s], new[s]), f"{s} changed when scream was added"
+    assert np.abs(new["scream"].astype(int) - new["wave"]).mean() > 0.5
+    if family == "stylebank":
+        assert (
+            infer(["--ckpt", str(three), str(photo), "-o", str(tmp_path), "--style", "none"]) == 0
+        )
+
+
+def test_bad_style_name_is_one_line(tmp_path):
+    r = train(tmp_path / "bad", "model=cin", "styles=[starry_night,nope]")
+    lines = [ln for ln in (r.stdout + r.stderr).splitlines() if "error" in ln.lower()]
+    assert r.returncode == 2 and len(lines) == 1, (r.stdout + r.stderr)[-2000:]
+    assert "unknown style 'nope' in styles=; choose from anime, kandinsky" in lines[0]
