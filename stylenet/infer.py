@@ -171,7 +171,7 @@ def load_stylizer(
     options = style is not None or style_weights or alpha != 1.0
     if path.suffix.lower() == ".onnx":
         if options:
-            raise UsageError(f"{path}: an exported one-style model; --style, --mix, "
+            raise UsageError(f"{path}: an exported single-style model; --style, --mix, "
                              "--style-weights and --alpha do not apply")  # fmt: skip
         return load_onnx(path)
     if _is_torchscript(path):
@@ -189,7 +189,7 @@ def load_stylizer(
         meta = {**meta, "style": style_label(style)}
     elif options:
         raise UsageError(
-            f"{path}: a one-style model ({meta.get('style')}); --style and --mix are for "
+            f"{path}: a single-style model ({meta.get('style')}); --style and --mix are for "
             "multi-style models, --style-weights and --alpha for AdaIN models (--strength "
             "blends with the photo)"
         )
@@ -242,9 +242,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--style",
         nargs="+",
-        metavar="NAME",
+        metavar="NAME|ART",
         help="multi-style models: the style(s) to apply, 'all', or 'none' (StyleBank's "
-        "auto-encoder)",
+        "auto-encoder); AdaIN models: artwork file(s) to take the style from. Followed directly "
+        "by the inputs, --style takes one name or artwork, or one artwork per --style-weights "
+        "number",
     )
     p.add_argument(
         "--mix",
@@ -266,13 +268,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         const="luminance",
         choices=METHODS,
         help="keep the photo's colours: luminance (YUV, default) or histogram matching",
-    )
-    p.add_argument(
-        "--style",
-        nargs="+",
-        metavar="ART",
-        help="AdaIN models: artwork file(s) to take the style from. Followed directly by the "
-        "inputs, --style takes one artwork, or one per --style-weights number",
     )
     p.add_argument(
         "--style-weights",

@@ -244,6 +244,14 @@ def run_training(
     return trainer
 
 
+def export(out: Path, net: torch.nn.Module, meta: dict[str, Any], run_dir: Path) -> None:
+    """The trained model as out (.ckpt) and out's .safetensors twin, and where both came from."""
+    save_model(out, net, meta)
+    save_model(out.with_suffix(".safetensors"), net, meta)
+    log.info("run folder: %s", run_dir)
+    log.info("exported %s (and .safetensors) after %d steps", out, meta["steps"])
+
+
 def fit(cfg: DictConfig, run_dir: Path) -> Path:
     """Build everything from cfg, train, export; returns the exported checkpoint path."""
     family = cfg.model.get("family", "johnson")
@@ -313,10 +321,7 @@ def fit(cfg: DictConfig, run_dir: Path) -> Path:
         },
     }
     out = Path(cfg.export_dir) / f"{cfg.style.name}.ckpt"
-    save_model(out, module.net, meta)
-    save_model(out.with_suffix(".safetensors"), module.net, meta)
-    log.info("run folder: %s", run_dir)
-    log.info("exported %s (and .safetensors) after %d steps", out, trainer.global_step)
+    export(out, module.net, meta, run_dir)
     if cfg.get("evaluate") and cfg.evaluate.steps > 0:
         run_evaluation(cfg, module, data, trainer)
     return out
@@ -387,10 +392,7 @@ def fit_adain(cfg: DictConfig, run_dir: Path) -> Path:
         },
     }
     out = Path(cfg.export_dir) / f"{m.name}.ckpt"
-    save_model(out, module.decoder, meta)
-    save_model(out.with_suffix(".safetensors"), module.decoder, meta)
-    log.info("run folder: %s", run_dir)
-    log.info("exported %s (and .safetensors) after %d steps", out, trainer.global_step)
+    export(out, module.decoder, meta, run_dir)
     return out
 
 
@@ -534,10 +536,7 @@ def fit_multistyle(cfg: DictConfig, run_dir: Path) -> Path:
     out = Path(cfg.export_dir) / f"{name}.ckpt"
     if init_meta and out.resolve() == resolve_path(cfg.model.init).resolve():
         raise ConfigError(f"{out} would overwrite model.init; set model.name=<new name>")
-    save_model(out, net, meta)
-    save_model(out.with_suffix(".safetensors"), net, meta)
-    log.info("run folder: %s", run_dir)
-    log.info("exported %s (and .safetensors) after %d steps", out, trainer.global_step)
+    export(out, net, meta, run_dir)
     if cfg.get("evaluate") and cfg.evaluate.steps > 0:
         log.warning("evaluate.steps: run python -m stylenet.evaluate --style NAME per style")
     return out
