@@ -20,13 +20,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from stylenet.loss_net import LossNet
-from stylenet.module import StyleTransferModule
+from stylenet.module import GuardedModule, StyleTransferModule
 from stylenet.nets.cin import CINNet
 from stylenet.nets.stylebank import StyleBankNet
 from stylenet.objective import StyleObjective
@@ -57,7 +56,7 @@ class MultiStyleModule(StyleTransferModule):
         reconstruction_weight: float = 1.0,
         channels_last: bool = True,
     ):
-        pl.LightningModule.__init__(self)  # the parent's constructor builds a single-style net
+        GuardedModule.__init__(self)  # StyleTransferModule's constructor builds a one-style net
         train_styles = list(train_styles or net.styles)
         if unknown := [s for s in train_styles if s not in net.styles]:
             raise ValueError(f"train_styles {unknown} not in the net's styles {net.styles}")
@@ -100,7 +99,6 @@ class MultiStyleModule(StyleTransferModule):
         for name, p in net.named_parameters():
             style_param = name.startswith(("gamma.", "beta.", "banks."))
             p.requires_grad_(id(p) in trainable or (not style_param and not freeze_shared))
-        self.register_buffer("first_bad_step", torch.tensor(-1), persistent=False)
         self._grid_step = -1
         self._recent: dict[str, dict[str, torch.Tensor]] = {}  # style -> its last loss parts
         self.strict_loading = False
@@ -152,10 +150,7 @@ class MultiStyleModule(StyleTransferModule):
         logged = {f"train/{s}/{k}": v for s, ps in self._recent.items() for k, v in ps.items()}
         self.log_dict({**logged, "train/loss": loss.detach()})
         self.log("loss", loss.detach(), prog_bar=True, logger=False)
-        bad = ~torch.isfinite(loss.detach()) & (self.first_bad_step < 0)
-        self.first_bad_step = torch.where(bad, self.global_step + 1, self.first_bad_step)
-        if self.global_step % 10 == 0:
-            self.check_finite()
+        self.track_finite(loss)
         optimizers = self.optimizers()
         optimizer = optimizers[style is None] if isinstance(optimizers, list) else optimizers
         optimizer.zero_grad()
