@@ -10,7 +10,6 @@ out of checkpoints.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -64,7 +63,6 @@ class AdaINModule(GuardedModule):
         self.save_hyperparameters(ignore=["encoder"])
         self.decoder = Decoder()
         self.encoder = encoder
-        self._grid_step = -1
         self.strict_loading = False  # checkpoints hold no encoder weights
         if channels_last:
             self.encoder.to(memory_format=torch.channels_last)
@@ -110,33 +108,11 @@ class AdaINModule(GuardedModule):
         if batch_idx == 0 and self.global_rank == 0 and not self.trainer.sanity_checking:
             self._save_grid(*batch, to_pixels(g))
 
-    def on_train_end(self) -> None:
-        self.final_grid()
-
-    def on_fit_end(self) -> None:
-        self.final_grid()
-
-    @torch.no_grad()
-    def final_grid(self) -> None:
-        """The validation grid of the final weights, unless validation just saved it."""
-        trainer, dm = self.trainer, self.trainer.datamodule
-        if self.global_rank != 0 or trainer.limit_val_batches == 0 or dm is None:
-            return
-        if self._grid_step == self.global_step:
-            return
-        try:
-            photos, arts = (x.to(self.device) for x in next(iter(dm.val_dataloader())))
-            with trainer.precision_plugin.forward_context():
-                t, _ = self.targets(photos, arts)
-                g = self.decoder(t.to(next(self.decoder.parameters()).dtype))
-            self._save_grid(photos, arts, to_pixels(g.float()))
-        except Exception as e:  # a picture is not worth losing the export that follows fit()
-            log.warning("no final validation grid at step %d: %s", self.global_step, e)
-            return
-        log.info("final validation grid: %s", self._grid_path())
-
-    def _grid_path(self) -> Path:
-        return Path(self.trainer.default_root_dir) / "val" / f"step_{self.global_step:07d}.png"
+    def _final_picture(self, batch: list[torch.Tensor]) -> None:
+        photos, arts = (x.to(self.device) for x in batch)
+        t, _ = self.targets(photos, arts)
+        g = self.decoder(t.to(next(self.decoder.parameters()).dtype))
+        self._save_grid(photos, arts, to_pixels(g.float()))
 
     def _save_grid(self, photos: torch.Tensor, arts: torch.Tensor, out: torch.Tensor) -> None:
         """Photos, artworks and outputs in three rows: PNG in <run>/val/, and for W&B."""

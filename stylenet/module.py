@@ -36,6 +36,45 @@ class GuardedModule(pl.LightningModule):
         super().__init__()
         # first step whose loss was not finite (-1: none); kept on the device to avoid a sync
         self.register_buffer("first_bad_step", torch.tensor(-1), persistent=False)
+        self._grid_step = -1  # global step of the last validation grid saved
+
+    def on_train_end(self) -> None:
+        self.final_grid()
+
+    def on_fit_end(self) -> None:
+        """A run resumed at its last step skips the training loop and on_train_end: grid here."""
+        self.final_grid()
+
+    @torch.no_grad()
+    def final_grid(self) -> None:
+        """The validation grid for the last step, unless this process saved one at that step.
+
+        Validation runs every val_check_interval steps, so without this a run whose max_steps is
+        not a multiple of it would end without a picture of its final weights. Only the grid (no
+        val/* metrics): Lightning's logging is closed in these hooks. Skipped when validation is
+        off (limit_val_batches=0) or there is no datamodule to take the photos from. A run resumed
+        at its end logs the grid again (to its new W&B run; same weights, same picture).
+        """
+        trainer = self.trainer
+        dm = trainer.datamodule
+        if self.global_rank != 0 or trainer.limit_val_batches == 0 or dm is None:
+            return
+        if self._grid_step == self.global_step:  # validation ran at the last step
+            return
+        try:
+            with trainer.precision_plugin.forward_context():
+                self._final_picture(next(iter(dm.val_dataloader())))
+        except Exception as e:  # a picture is not worth losing the export that follows fit()
+            log.warning("no final validation grid at step %d: %s", self.global_step, e)
+            return
+        log.info("final validation grid: %s", self._grid_path())
+
+    def _final_picture(self, batch: object) -> None:
+        """Save the validation grid of one validation batch (each family's own picture)."""
+        raise NotImplementedError
+
+    def _grid_path(self) -> Path:
+        return Path(self.trainer.default_root_dir) / "val" / f"step_{self.global_step:07d}.png"
 
     def track_finite(self, loss: torch.Tensor) -> None:
         """Note a non-finite training loss; raise NonFiniteLossError every few steps if so."""
@@ -108,7 +147,6 @@ class StyleTransferModule(GuardedModule):
             color_weight=color_weight,
             cartoon_weight=cartoon_weight,
         )
-        self._grid_step = -1  # global step of the last validation grid saved
         self.strict_loading = False  # checkpoints hold no loss-network weights
         if channels_last:
             self.loss_net.to(memory_format=torch.channels_last)
@@ -150,45 +188,14 @@ class StyleTransferModule(GuardedModule):
         if batch_idx == 0 and self.global_rank == 0 and not self.trainer.sanity_checking:
             self._save_grid(batch, y)
 
-    def on_train_end(self) -> None:
-        self.final_grid()
-
-    def on_fit_end(self) -> None:
-        """A run resumed at its last step skips the training loop and on_train_end: grid here."""
-        self.final_grid()
-
-    @torch.no_grad()
-    def final_grid(self) -> None:
-        """The validation grid for the last step, unless this process saved one at that step.
-
-        Validation runs every val_check_interval steps, so without this a run whose max_steps is
-        not a multiple of it would end without a picture of its final weights. Only the grid (no
-        val/* metrics): Lightning's logging is closed in these hooks. Skipped when validation is
-        off (limit_val_batches=0) or there is no datamodule to take the photos from. A run resumed
-        at its end logs the grid again (to its new W&B run; same weights, same picture).
-        """
-        trainer = self.trainer
-        dm = trainer.datamodule
-        if self.global_rank != 0 or trainer.limit_val_batches == 0 or dm is None:
-            return
-        if self._grid_step == self.global_step:  # validation ran at the last step
-            return
+    def _final_picture(self, photos: torch.Tensor) -> None:
         was_training = self.net.training
         self.net.eval()
         try:
-            photos = next(iter(dm.val_dataloader())).to(self.device)
-            with trainer.precision_plugin.forward_context():
-                stylized = self._net_forward(photos)
-            self._save_grid(photos, stylized)
-        except Exception as e:  # a picture is not worth losing the export that follows fit()
-            log.warning("no final validation grid at step %d: %s", self.global_step, e)
-            return
+            photos = photos.to(self.device)
+            self._save_grid(photos, self._net_forward(photos))
         finally:
             self.net.train(was_training)
-        log.info("final validation grid: %s", self._grid_path())
-
-    def _grid_path(self) -> Path:
-        return Path(self.trainer.default_root_dir) / "val" / f"step_{self.global_step:07d}.png"
 
     def _save_grid(self, photos: torch.Tensor, stylized: torch.Tensor) -> None:
         """Photos above, stylized below: PNG in <run>/val/, and an image for W&B-like loggers."""

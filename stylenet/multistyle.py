@@ -99,7 +99,6 @@ class MultiStyleModule(StyleTransferModule):
         for name, p in net.named_parameters():
             style_param = name.startswith(("gamma.", "beta.", "banks."))
             p.requires_grad_(id(p) in trainable or (not style_param and not freeze_shared))
-        self._grid_step = -1
         self._recent: dict[str, dict[str, torch.Tensor]] = {}  # style -> its last loss parts
         self.strict_loading = False
         if channels_last:
