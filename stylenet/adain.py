@@ -3,8 +3,9 @@
 loss = content_weight * |f(g(t)) - t|^2
        + style_weight * sum_l (|mu(phi_l(g(t))) - mu(phi_l(s))|^2 + |sigma(...) - sigma(...)|^2)
 with t = AdaIN(f(c), f(s)), f the VGG19 encoder up to relu4_1, phi_l its relu1_1 ... relu4_1, and
-mean squared errors as in the paper's code. Only the decoder learns; the encoder is frozen and left
-out of checkpoints.
+mean squared errors as in the paper's code, on features divided by LAYER_SCALES (the scale of
+the paper's normalised VGG; see stylenet/nets/adain.py). Only the decoder learns; the encoder is
+frozen and left out of checkpoints.
 """
 
 from __future__ import annotations
@@ -31,18 +32,23 @@ log = logging.getLogger(__name__)
 
 
 def style_distance(
-    feats: dict[str, torch.Tensor], targets: dict[str, tuple[torch.Tensor, torch.Tensor]]
+    feats: dict[str, torch.Tensor],
+    targets: dict[str, tuple[torch.Tensor, torch.Tensor]],
+    scales: dict[str, float],
 ) -> torch.Tensor:
-    """Sum over layers of the mean squared differences of channel means and of channel stds."""
+    """Sum over layers of the mean squared differences of channel means and of channel stds, each
+    layer's features divided by its scale (LAYER_SCALES)."""
     total = 0.0
     for name, (mean_t, std_t) in targets.items():
         mean, std = mean_std(feats[name])
-        total = total + F.mse_loss(mean, mean_t) + F.mse_loss(std, std_t)
+        s = scales[name]
+        total = total + F.mse_loss(mean / s, mean_t / s) + F.mse_loss(std / s, std_t / s)
     return total
 
 
-def content_distance(feat: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    return F.mse_loss(feat.float(), target.float())
+def content_distance(feat: torch.Tensor, target: torch.Tensor, scale: float) -> torch.Tensor:
+    """Mean squared error of relu4_1 features, divided by their scale (LAYER_SCALES)."""
+    return F.mse_loss(feat.float() / scale, target.float() / scale)
 
 
 class AdaINModule(GuardedModule):
@@ -61,7 +67,7 @@ class AdaINModule(GuardedModule):
     ):
         super().__init__()
         self.save_hyperparameters(ignore=["encoder"])
-        self.decoder = Decoder()
+        self.decoder = Decoder(encoder.scales[ENCODER_LAYER])
         self.encoder = encoder
         self.strict_loading = False  # checkpoints hold no encoder weights
         if channels_last:
@@ -82,8 +88,9 @@ class AdaINModule(GuardedModule):
             t, targets = self.targets(photos, arts)
         g = self.decoder(t.to(next(self.decoder.parameters()).dtype))
         feats = self.encoder(self._layout(g), STYLE_LAYERS)
-        content = content_distance(feats[ENCODER_LAYER], t)
-        style = style_distance(feats, targets)
+        scales = self.encoder.scales
+        content = content_distance(feats[ENCODER_LAYER], t, scales[ENCODER_LAYER])
+        style = style_distance(feats, targets, scales)
         hp = self.hparams
         loss = hp.content_weight * content + hp.style_weight * style
         return g, {"loss": loss, "content": content, "style": style}

@@ -51,8 +51,9 @@ class AdaINObjective:
 
     def __call__(self, x: torch.Tensor, t: torch.Tensor) -> dict[str, torch.Tensor]:
         feats = self.encoder(x, STYLE_LAYERS)
-        content = content_distance(feats[ENCODER_LAYER], t)
-        style = style_distance(feats, self.stats)
+        scales = self.encoder.scales
+        content = content_distance(feats[ENCODER_LAYER], t, scales[ENCODER_LAYER])
+        style = style_distance(feats, self.stats, scales)
         return {"loss": self.cw * content + self.sw * style, "content": content, "style": style}
 
 

@@ -156,14 +156,15 @@ def bench_infer(sizes: list[str], repeats: int, device: torch.device, precision:
 def bench_families(size: str, repeats: int, device: torch.device, precision: str) -> dict:
     """ms per photo through infer.py's path: the one-style Johnson net against AdaIN (VGG19 encoder
     to relu4_1, AdaIN, decoder), alternating; plus AdaIN's one-off artwork statistics (512 px)."""
-    from stylenet.nets.adain import AdaINNet, Decoder, Encoder
+    from stylenet.nets.adain import ENCODER_LAYER, AdaINNet, Decoder, Encoder
     from stylenet.tiling import stylize_adain_strips
 
     torch.manual_seed(0)
     johnson = TransformNet().eval().to(device)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        adain = AdaINNet(Decoder(), Encoder("random")).eval().to(device)
+        encoder = Encoder("random")
+        adain = AdaINNet(Decoder(encoder.scales[ENCODER_LAYER]), encoder).eval().to(device)
     image = torch.rand(3, *parse_size(size), device=device)
     art = torch.rand(3, 512, 512, device=device)
     dtype = compute_dtype(precision, device)

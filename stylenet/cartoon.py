@@ -2,9 +2,10 @@
 
 The recipe of Winnemöller, Olsen and Gooch, "Real-time video abstraction" (SIGGRAPH 2006), with
 its separable approximation of the bilateral filter. `anime`'s training objective uses it as a
-target (style.cartoon_weight, see stylenet/objective.py); `python -m stylenet.filters --filter
-cartoon` runs it alone. Images are float RGB in [0, 1],
-shape (B, 3, H, W); every step is a fixed filter, so the result is the same on CPU and GPU.
+target (style.cartoon_weight, see stylenet/objective.py) or as the fixed last stage of its net
+(style.cel, see stylenet/nets/transform_net.py); `python -m stylenet.filters --filter cartoon`
+runs it alone. Images are float RGB in [0, 1], shape (B, 3, H, W); every step is a fixed,
+differentiable filter, so the result is the same on CPU and GPU and a net can learn through it.
 """
 
 from __future__ import annotations
@@ -25,10 +26,10 @@ def bilateral(x: torch.Tensor, r: int, sigma_space: float, sigma_color: float) -
         total, norm = torch.zeros_like(x), torch.zeros_like(x[:, :1])
         for d in range(-r, r + 1):
             n = pad.narrow(dim, r + d, x.shape[dim])
-            w = (n - x).square_().sum(1, keepdim=True)  # squared colour distance, then weight:
-            w.mul_(-0.5 / sigma_color**2).add_(-0.5 * d * d / sigma_space**2).exp_()
-            total.addcmul_(w, n)
-            norm += w
+            dist = (n - x).square().sum(1, keepdim=True)  # squared colour distance, then weight:
+            w = torch.exp(dist * (-0.5 / sigma_color**2) - 0.5 * d * d / sigma_space**2)
+            total = total + w * n
+            norm = norm + w
         x = total / norm
     return x
 
@@ -38,9 +39,10 @@ def gaussian(x: torch.Tensor, sigma: float) -> torch.Tensor:
     r = max(1, math.ceil(3 * sigma))
     t = torch.arange(-r, r + 1, device=x.device, dtype=x.dtype)
     k = torch.exp(-0.5 * (t / sigma) ** 2)
-    k = (k / k.sum()).view(1, 1, 1, -1).repeat(x.shape[1], 1, 1, 1)
-    x = F.conv2d(F.pad(x, (r, r, 0, 0), mode="replicate"), k, groups=x.shape[1])
-    return F.conv2d(F.pad(x, (0, 0, r, r), mode="replicate"), k.transpose(2, 3), groups=x.shape[1])
+    c = int(x.shape[1])  # a constant when traced for export
+    k = (k / k.sum()).view(1, 1, 1, -1).repeat(c, 1, 1, 1)
+    x = F.conv2d(F.pad(x, (r, r, 0, 0), mode="replicate"), k, groups=c)
+    return F.conv2d(F.pad(x, (0, 0, r, r), mode="replicate"), k.transpose(2, 3), groups=c)
 
 
 def quantize(y: torch.Tensor, levels: int, sharpness: float) -> torch.Tensor:
@@ -56,7 +58,6 @@ def edges(y: torch.Tensor, sigma: float, tau: float = 0.98, phi: float = 200.0) 
     return torch.where(d > 0, torch.ones_like(d), 1 + torch.tanh(phi * d))
 
 
-@torch.no_grad()
 def cartoon(
     img: torch.Tensor,
     smooth: int = 3,
@@ -70,12 +71,11 @@ def cartoon(
     """Cel-shaded image: `smooth` (at least 1) bilateral passes (radius, sigma_color), luminance
     in `levels` soft steps with the smoothed colour, and dark DoG lines from the first pass
     (line_sigma: their width; line_strength 0 turns them off)."""
-    x = img.float()
-    lines = None
-    for _ in range(max(smooth, 1)):
-        x = bilateral(x, radius, radius, sigma_color)
-        if lines is None:  # lines from the lightly smoothed image: fewer, cleaner than the photo's
-            lines = edges(rgb_to_yuv(x)[:, :1], line_sigma)
+    x = bilateral(img.float(), radius, float(radius), sigma_color)
+    # lines from the lightly smoothed image: fewer, cleaner than the photo's
+    lines = edges(rgb_to_yuv(x)[:, :1], line_sigma)
+    for _ in range(max(smooth, 1) - 1):
+        x = bilateral(x, radius, float(radius), sigma_color)
     yuv = rgb_to_yuv(x.clamp(0, 1))
     y = quantize(yuv[:, :1], levels, sharpness)
     flat = yuv_to_rgb(torch.cat([y, yuv[:, 1:]], dim=1))

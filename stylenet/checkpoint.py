@@ -48,6 +48,7 @@ def save_model(path: str | os.PathLike, net: nn.Module, meta: dict[str, Any]) ->
             "num_residual": net.num_residual,
             "output": net.output,
             "photo_colors": net.photo_colors,
+            "cel": net.cel,
         }
     elif isinstance(net, (CINNet, StyleBankNet)):
         base.update(kind=net.kind, arch=net.arch())
@@ -110,6 +111,7 @@ def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
             "num_residual": hp.get("num_residual", 5),
             "output": hp.get("output", "sigmoid"),
             "photo_colors": hp.get("photo_colors", False),
+            "cel": hp.get("cel", False),
         },
     }
     return net_state, meta
@@ -171,6 +173,7 @@ def load_model(
             int(arch.get("num_residual", 5)),
             str(arch.get("output", "sigmoid")),
             bool(arch.get("photo_colors", False)),
+            bool(arch.get("cel", False)),
         )
     except ValueError as e:
         raise CheckpointError(f"{path}: {e}") from None
@@ -186,14 +189,14 @@ def _load_adain(
     path: Path, state: dict[str, torch.Tensor], meta: dict[str, Any]
 ) -> tuple[nn.Module, dict[str, Any]]:
     from stylenet.loss_net import VGGWeightsError
-    from stylenet.nets.adain import AdaINNet, Decoder, Encoder
+    from stylenet.nets.adain import ENCODER_LAYER, AdaINNet, Decoder, Encoder, layer_scales
 
-    decoder = Decoder()
+    weights = str(meta.setdefault("encoder", {}).get("weights", "original"))
+    decoder = Decoder(layer_scales(weights)[ENCODER_LAYER])
     try:
         decoder.load_state_dict(state)
     except RuntimeError as e:
         raise CheckpointError(f"{path}: weights do not fit the AdaIN decoder ({e})") from None
-    weights = str(meta.setdefault("encoder", {}).get("weights", "original"))
     try:
         encoder = Encoder(weights)
     except VGGWeightsError as e:

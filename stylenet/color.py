@@ -9,28 +9,25 @@ from __future__ import annotations
 
 import torch
 
-# BT.601 RGB -> YUV, as in Gatys et al. 2017, "Preserving color in neural artistic style transfer"
-_RGB_TO_YUV = torch.tensor(
-    [
-        [0.299, 0.587, 0.114],
-        [-0.14713, -0.28886, 0.436],
-        [0.615, -0.51499, -0.10001],
-    ]
-)
-_YUV_TO_RGB = torch.linalg.inv(_RGB_TO_YUV)
 METHODS = ("luminance", "histogram")
 
 
-def _mix(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
-    return torch.einsum("ij,...jhw->...ihw", m.to(x.device, x.dtype), x)
-
-
+# BT.601 YUV, as in Gatys et al. 2017, "Preserving color in neural artistic style transfer";
+# yuv_to_rgb is the exact inverse. Written with scalars so that TorchScript compiles them.
 def rgb_to_yuv(x: torch.Tensor) -> torch.Tensor:
-    return _mix(x, _RGB_TO_YUV)
+    r, g, b = x[..., 0:1, :, :], x[..., 1:2, :, :], x[..., 2:3, :, :]
+    y = 0.299 * r + 0.587 * g + 0.114 * b
+    u = -0.14713 * r - 0.28886 * g + 0.436 * b
+    v = 0.615 * r - 0.51499 * g - 0.10001 * b
+    return torch.cat([y, u, v], dim=-3)
 
 
 def yuv_to_rgb(x: torch.Tensor) -> torch.Tensor:
-    return _mix(x, _YUV_TO_RGB)
+    y, u, v = x[..., 0:1, :, :], x[..., 1:2, :, :], x[..., 2:3, :, :]
+    r = 1.000000000117984 * y - 1.179838438233113e-05 * u + 1.1398345757210222 * v
+    g = 1.0000039464605328 * y - 0.3946460532621068 * u - 0.5805942338343952 * v
+    b = 0.9999796788806158 * y + 2.0321119384367283 * u - 1.5112980663774392e-05 * v
+    return torch.cat([r, g, b], dim=-3)
 
 
 def luminance(x: torch.Tensor) -> torch.Tensor:

@@ -22,8 +22,7 @@ from torch import nn
 
 from stylenet.atomic import atomic_write
 from stylenet.checkpoint import CheckpointError, load_model
-from stylenet.color import transfer_luminance
-from stylenet.nets.transform_net import TransformNet, to_pixels
+from stylenet.nets.transform_net import TransformNet, finish, to_pixels
 
 SUFFIXES = {"onnx": ".onnx", "torchscript": ".pt"}
 OPSET = 17
@@ -38,13 +37,14 @@ class ExportNet(nn.Module):
 
     def __init__(self, net: TransformNet):
         super().__init__()
-        self.net, self.output, self.photo_colors = net.net, net.output, net.photo_colors
+        self.net, self.output = net.net, net.output
+        self.photo_colors, self.cel = net.photo_colors, net.cel
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2], x.shape[-1]
         x = F.pad(x, (0, (4 - w % 4) % 4, 0, (4 - h % 4) % 4), mode="replicate")
         y = to_pixels(self.net(x), self.output, x)
-        return (transfer_luminance(y, x) if self.photo_colors else y)[..., :h, :w]
+        return finish(y[..., :h, :w], x[..., :h, :w], self.photo_colors, self.cel)
 
 
 def export(net: TransformNet, path: str | Path, fmt: str, meta: dict[str, Any]) -> Path:

@@ -123,6 +123,7 @@ class StyleTransferModule(GuardedModule):
         num_residual: int = 5,
         output: str = "sigmoid",
         photo_colors: bool = False,
+        cel: bool = False,
         channels_last: bool = True,
         style_luminance_only: bool = False,
         normalize: bool = False,
@@ -132,7 +133,7 @@ class StyleTransferModule(GuardedModule):
     ):
         super().__init__()
         self.save_hyperparameters(ignore=["style_image", "loss_net"])
-        self.net = TransformNet(channels, num_residual, output, photo_colors)
+        self.net = TransformNet(channels, num_residual, output, photo_colors, cel)
         self.loss_net = loss_net
         self.objective = StyleObjective(
             loss_net,

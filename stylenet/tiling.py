@@ -10,9 +10,10 @@ input and output (bf16 or fp32) plus one strip of temporaries are alive at a tim
 into a few strips per layer.
 
 `run_layers` is written once over layer types: convolutions with reflection or zero padding,
-instance norm, ReLU, max-pooling, nearest upsampling, residual blocks, StyleBank's mixed banks and
-AdaIN (whose per-channel statistics are likewise taken over the whole feature map). The Johnson
-transform net, bound multi-style nets and AdaIN's VGG encoder and decoder are all run by it.
+instance norm, ReLU, max-pooling, nearest upsampling, fixed scalings, residual blocks, StyleBank's
+mixed banks and AdaIN (whose per-channel statistics are likewise taken over the whole feature map).
+The Johnson transform net, bound multi-style nets and AdaIN's VGG encoder and decoder all run
+with it.
 """
 
 from __future__ import annotations
@@ -23,10 +24,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from stylenet.color import transfer_luminance
 from stylenet.nets import adain as adain_net
 from stylenet.nets.stylebank import BankMix, Stylizer
-from stylenet.nets.transform_net import ResidualBlock, TransformNet, to_pixels
+from stylenet.nets.transform_net import ResidualBlock, TransformNet, finish, to_pixels
 
 STRIP_ELEMENTS = 1 << 26  # elements in a strip's widest temporary: 128 MB in bf16
 
@@ -270,6 +270,8 @@ def run_layers(
                 out = out if w == 1.0 else out.mul_(w)
                 y = out if y is None else y.add_(out)
             x = y
+        elif isinstance(m, adain_net.Scale):
+            x = x.mul_(m.factor) if owned else x * m.factor
         elif isinstance(m, adain_net.AdaIN) and owned:
             x = x.contiguous(memory_format=torch.channels_last)
             _adain_(x, m)
@@ -303,7 +305,7 @@ def stylize_strips(
     x = run_layers(x, net.net, dtype, rows)
     y = to_pixels(x.float(), net.output, photo)
     keep = getattr(net, "photo_colors", False)  # a bound StyleBank model has none
-    return (transfer_luminance(y, photo) if keep else y)[..., :h, :w]
+    return finish(y[..., :h, :w], photo[..., :h, :w], keep, getattr(net, "cel", False))
 
 
 @torch.inference_mode()

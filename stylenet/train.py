@@ -124,9 +124,10 @@ def check_config(cfg: DictConfig) -> Path:
         check_layers(list(cfg.loss.content_layers) + list(cfg.loss.style_layers), cfg.loss.arch)
     except ValueError as e:
         raise ConfigError(f"loss layers: {e}") from None
-    for where, v in (("model", cfg.model.get("photo_colors")), ("style", s.get("photo_colors"))):
-        if v is not None and not isinstance(v, bool):
-            raise ConfigError(f"{where}.photo_colors={v!r} must be true or false")
+    for key in ("photo_colors", "cel"):
+        for where, v in (("model", cfg.model.get(key)), ("style", s.get(key))):
+            if v is not None and not isinstance(v, bool):
+                raise ConfigError(f"{where}.{key}={v!r} must be true or false")
     output = model_output(cfg)
     if output not in OUTPUTS:
         raise ConfigError(f"model.output={output!r}: expected one of {', '.join(OUTPUTS)}")
@@ -154,10 +155,11 @@ def model_output(cfg: DictConfig) -> str:
     return str(cfg.style.get("output", "sigmoid") if forced is None else forced)
 
 
-def photo_colors(cfg: DictConfig) -> bool:
-    """model.photo_colors when set (true/false), else the style's own choice (default false)."""
-    forced = cfg.model.get("photo_colors")
-    return bool(cfg.style.get("photo_colors", False) if forced is None else forced)
+def model_flag(cfg: DictConfig, key: str) -> bool:
+    """model.<key> (photo_colors, cel) when set (true/false), else the style's own choice (default
+    false)."""
+    forced = cfg.model.get(key)
+    return bool(cfg.style.get(key, False) if forced is None else forced)
 
 
 def net_args(cfg: DictConfig) -> dict[str, Any]:
@@ -294,7 +296,12 @@ def fit(cfg: DictConfig, run_dir: Path) -> Path:
         color_weight=float(cfg.style.get("color_weight", 0.0)),
         cartoon_weight=float(cfg.style.get("cartoon_weight", 0.0)),
         compile=compile_,
-        **{**net_args(cfg), "output": model_output(cfg), "photo_colors": photo_colors(cfg)},
+        **{
+            **net_args(cfg),
+            "output": model_output(cfg),
+            "photo_colors": model_flag(cfg, "photo_colors"),
+            "cel": model_flag(cfg, "cel"),
+        },
     )
     data = PhotoDataModule(**cfg.data, seed=cfg.seed)
     trainer = run_training(cfg, run_dir, module, data, precision)

@@ -131,13 +131,14 @@ def test_export_formats_round_trip_with_metadata(tmp_path):
             "num_residual": 1,
             "output": "sigmoid",
             "photo_colors": False,
+            "cel": False,
         }
         with torch.no_grad():
             assert torch.equal(loaded(x), net.eval()(x))
         assert oct(path.stat().st_mode & 0o777) == oct(0o666 & ~_umask())
-    colored = TransformNet(8, 1, "residual", photo_colors=True)
+    colored = TransformNet(8, 1, "residual", photo_colors=True, cel=True)
     loaded, _ = load_model(save_model(tmp_path / "tint.safetensors", colored, meta))
-    assert (loaded.output, loaded.photo_colors) == ("residual", True)
+    assert (loaded.output, loaded.photo_colors, loaded.cel) == ("residual", True, True)
 
 
 def _umask() -> int:

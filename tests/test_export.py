@@ -58,9 +58,10 @@ def test_onnx_matches_pytorch_on_real_photos(model, photos, tmp_path):
     assert '"style": "ink"' in meta["stylenet"]
 
 
-def test_onnx_residual_output_and_photo_colors_match_pytorch(photos, tmp_path):
+@pytest.mark.parametrize("cel", [False, True])
+def test_onnx_residual_output_photo_colors_and_cel_match_pytorch(photos, tmp_path, cel):
     torch.manual_seed(0)
-    net = TransformNet(output="residual", photo_colors=True).eval()
+    net = TransformNet(output="residual", photo_colors=True, cel=cel).eval()
     ckpt = save_model(tmp_path / "res.ckpt", net, {"style": "res"})
     path = export((net, ckpt), "onnx", tmp_path)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])

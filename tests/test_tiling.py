@@ -18,10 +18,12 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     return math.inf if mse == 0 else -10 * math.log10(mse)
 
 
-def styled_net(seed: int = 0, output: str = "sigmoid", photo_colors: bool = False) -> TransformNet:
+def styled_net(
+    seed: int = 0, output: str = "sigmoid", photo_colors: bool = False, cel: bool = False
+) -> TransformNet:
     """A random net with varied instance-norm scales, so normalisation matters everywhere."""
     torch.manual_seed(seed)
-    net = TransformNet(output=output, photo_colors=photo_colors).eval()
+    net = TransformNet(output=output, photo_colors=photo_colors, cel=cel).eval()
     with torch.no_grad():
         for m in net.modules():
             if isinstance(m, torch.nn.InstanceNorm2d):
@@ -42,11 +44,11 @@ def test_strips_equal_untiled_in_fp32(rows):
     assert not x.is_contiguous(memory_format=torch.channels_last)  # input left as it was
 
 
-@pytest.mark.parametrize("photo_colors", [False, True])
-def test_strips_keep_a_residual_output(photo_colors):
+@pytest.mark.parametrize("photo_colors, cel", [(False, False), (True, False), (True, True)])
+def test_strips_keep_a_residual_output(photo_colors, cel):
     """A model.output=residual net adds to the photo's logits in strips as in its forward, and
-    photo_colors take the photo's U and V there too."""
-    net = styled_net(output="residual", photo_colors=photo_colors)
+    photo_colors take the photo's U and V there too, and cel shades the whole output."""
+    net = styled_net(output="residual", photo_colors=photo_colors, cel=cel)
     x = torch.rand(1, 3, 42, 50)  # sides not multiples of 4: the photo is padded like the features
     with torch.no_grad():
         ref = net(x)

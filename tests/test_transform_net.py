@@ -83,3 +83,21 @@ def test_photo_colors_keep_the_photos_chrominance():
     assert inside.float().mean() > 0.9
     assert torch.allclose(yuv[:, 1:][inside], photo[:, 1:][inside], atol=1e-5)
     assert torch.allclose(yuv[:, :1], rgb_to_yuv(plain)[:, :1], atol=1e-2)  # luminance: the net's
+
+
+def test_cel_is_the_cartoon_stage_and_learnable():
+    """cel=True ends the net with stylenet.cartoon's cel shading, and gradients reach the net."""
+    from stylenet.cartoon import cartoon
+
+    torch.manual_seed(0)
+    x = torch.rand(1, 3, 30, 41)
+    net = TransformNet(cel=True).eval()
+    plain = TransformNet().eval()
+    plain.load_state_dict(net.state_dict())
+    with torch.no_grad():
+        assert torch.allclose(net(x), cartoon(plain(x)), atol=1e-6)
+    net.train()
+    net(x).mean().backward()
+    grads = [p.grad for p in net.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads)
+    assert any(g.abs().sum() > 0 for g in grads)

@@ -20,6 +20,22 @@ ENCODER_LAYER = "relu4_1"
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 EPS = 1e-5
 MULTIPLE = 8  # three max-pools: sides are padded to a multiple of 8 and the output cropped back
+# Mean activations of these layers on photos, per encoder: the original weights in the Caffe
+# convention (0-255 inputs), ImageNet weights in torchvision's (about 58x smaller) and the seeded
+# random VGG of the tests. The paper's encoder, the Gatys-normalised VGG, averages about 1 at every
+# layer: dividing by these puts the losses (stylenet/adain.py) and the decoder's input on that
+# footing. Raw, relu4_1 would outweigh relu1_1's colour statistics 400 to 1 in the style loss,
+# and a plain decoder fed values in the hundreds trains poorly.
+LAYER_SCALES = {
+    "original": {"relu1_1": 20.0, "relu2_1": 100.0, "relu3_1": 100.0, "relu4_1": 400.0},
+    "imagenet": {"relu1_1": 0.35, "relu2_1": 1.7, "relu3_1": 1.7, "relu4_1": 7.0},
+    "random": {"relu1_1": 0.2, "relu2_1": 0.04, "relu3_1": 0.01, "relu4_1": 0.005},
+}
+
+
+def layer_scales(weights: str) -> dict[str, float]:
+    """LAYER_SCALES for an encoder's weights (a state-dict path counts as ImageNet weights)."""
+    return LAYER_SCALES.get(weights, LAYER_SCALES["imagenet"])
 
 
 def mean_std(feat: torch.Tensor, eps: float = EPS) -> tuple[torch.Tensor, torch.Tensor]:
@@ -96,17 +112,29 @@ class AdaIN(nn.Module):
         return adain(x, self.style_mean, self.style_std, self.alpha)
 
 
+class Scale(nn.Module):
+    """Multiplies by a fixed factor (no weights)."""
+
+    def __init__(self, factor: float):
+        super().__init__()
+        self.factor = float(factor)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.factor
+
+
 def _conv(cin: int, cout: int) -> list[nn.Module]:
     return [nn.ReflectionPad2d(1), nn.Conv2d(cin, cout, 3)]
 
 
 class Decoder(nn.Sequential):
-    """relu4_1 features (512 channels) -> image: the encoder mirrored, pools become x2 nearest
-    upsampling, no normalisation. The last conv's output is the image, unbounded in training and
-    clipped to [0, 1] by `to_pixels` at inference."""
+    """relu4_1 features (512 channels) -> image: divided by `scale` (the encoder's relu4_1 entry
+    of LAYER_SCALES), then the encoder mirrored, pools become x2 nearest upsampling, no
+    normalisation. The last conv's output is the image, unbounded in training and clipped to
+    [0, 1] by `to_pixels` at inference."""
 
-    def __init__(self) -> None:
-        layers: list[nn.Module] = [*_conv(512, 256), nn.ReLU()]
+    def __init__(self, scale: float = LAYER_SCALES["original"][ENCODER_LAYER]) -> None:
+        layers = [Scale(1 / scale), *_conv(512, 256), nn.ReLU()]
         for cin, cout, n in ((256, 128, 4), (128, 64, 2), (64, 64, 1)):
             layers.append(nn.Upsample(scale_factor=2, mode="nearest"))
             for i in range(n):
@@ -128,6 +156,7 @@ class Encoder(nn.Module):
     def __init__(self, weights: str = "original"):
         super().__init__()
         self.weights = weights
+        self.scales = layer_scales(weights)
         self.vgg = LossNet(STYLE_LAYERS, weights=weights, arch="vgg19")
 
     def train(self, mode: bool = True) -> Encoder:

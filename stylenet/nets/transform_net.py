@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from stylenet.cartoon import cartoon
 from stylenet.color import transfer_luminance
 
 
@@ -49,6 +50,13 @@ class UpsampleConv(nn.Sequential):
 OUTPUTS = ("sigmoid", "linear", "residual")
 
 
+def finish(y: torch.Tensor, photo: torch.Tensor, photo_colors: bool, cel: bool) -> torch.Tensor:
+    """The stages after the pixels: the photo's U and V (photo_colors), then cel shading (cel)."""
+    if photo_colors:
+        y = transfer_luminance(y, photo)
+    return cartoon(y) if cel else y
+
+
 def to_pixels(
     z: torch.Tensor, output: str, photo: torch.Tensor, training: bool = False
 ) -> torch.Tensor:
@@ -80,6 +88,10 @@ class TransformNet(nn.Module):
     photo_colors: the output keeps the photo's chrominance (YUV U and V) and takes only its
     luminance from the net (Gatys et al. 2017, "Preserving color"): for styles whose loss is
     colour-blind (luminance_only), whose colours would otherwise drift.
+
+    cel: the output goes through stylenet.cartoon's fixed cel shading (edge-preserving smoothing,
+    soft luminance steps, dark lines), in training too, so the net learns what to draw beneath it;
+    White-box Cartoonization (Wang and Yu 2020) likewise ends its generator with a guided filter.
     """
 
     def __init__(
@@ -88,13 +100,14 @@ class TransformNet(nn.Module):
         num_residual: int = 5,
         output: str = "sigmoid",
         photo_colors: bool = False,
+        cel: bool = False,
     ):
         super().__init__()
         if output not in OUTPUTS:
             raise ValueError(f"output={output!r}: expected one of {', '.join(OUTPUTS)}")
         c = channels
         self.channels, self.num_residual, self.output = channels, num_residual, output
-        self.photo_colors = photo_colors
+        self.photo_colors, self.cel = photo_colors, cel
         self.net = nn.Sequential(
             ConvLayer(3, c, 9),
             ConvLayer(c, 2 * c, 3, stride=2),
@@ -116,4 +129,4 @@ class TransformNet(nn.Module):
         if ph or pw:
             x = F.pad(x, (0, pw, 0, ph), mode="replicate")
         y = to_pixels(self.net(x), self.output, x, self.training)
-        return (transfer_luminance(y, x) if self.photo_colors else y)[..., :h, :w]
+        return finish(y[..., :h, :w], x[..., :h, :w], self.photo_colors, self.cel)
