@@ -2,10 +2,10 @@
 
 The recipe of Winnemöller, Olsen and Gooch, "Real-time video abstraction" (SIGGRAPH 2006), with
 its separable approximation of the bilateral filter. `anime`'s training objective uses it as a
-target (style.cartoon_weight, see stylenet/objective.py) or as the fixed last stage of its net
-(style.cel, see stylenet/nets/transform_net.py); `python -m stylenet.filters --filter cartoon`
+target (style.cartoon_weight, see stylenet/objective.py) or as the fixed last stage of its net at
+inference (style.cel, see stylenet/nets/transform_net.py); `python -m stylenet.filters --filter cartoon`
 runs it alone. Images are float RGB in [0, 1], shape (B, 3, H, W); every step is a fixed,
-differentiable filter, so the result is the same on CPU and GPU and a net can learn through it.
+differentiable filter, so the result is the same on CPU and GPU.
 """
 
 from __future__ import annotations
@@ -67,15 +67,19 @@ def cartoon(
     sharpness: float = 1.5,
     line_sigma: float = 1.0,
     line_strength: float = 1.0,
+    line_tau: float = 0.98,
+    line_pass: int = 1,
 ) -> torch.Tensor:
     """Cel-shaded image: `smooth` (at least 1) bilateral passes (radius, sigma_color), luminance
-    in `levels` soft steps with the smoothed colour, and dark DoG lines from the first pass
-    (line_sigma: their width; line_strength 0 turns them off)."""
-    x = bilateral(img.float(), radius, float(radius), sigma_color)
-    # lines from the lightly smoothed image: fewer, cleaner than the photo's
-    lines = edges(rgb_to_yuv(x)[:, :1], line_sigma)
-    for _ in range(max(smooth, 1) - 1):
+    in `levels` soft steps with the smoothed colour, and dark DoG lines (line_sigma: their width;
+    line_strength 0 turns them off; a lower line_tau draws fewer) from bilateral pass `line_pass`
+    (1: the lightly smoothed image, more texture lines; `smooth`: object outlines mostly)."""
+    x = img.float()
+    lines = torch.ones_like(x[:, :1])
+    for i in range(max(smooth, 1)):
         x = bilateral(x, radius, float(radius), sigma_color)
+        if i + 1 == min(max(line_pass, 1), max(smooth, 1)):
+            lines = edges(rgb_to_yuv(x)[:, :1], line_sigma, line_tau)
     yuv = rgb_to_yuv(x.clamp(0, 1))
     y = quantize(yuv[:, :1], levels, sharpness)
     flat = yuv_to_rgb(torch.cat([y, yuv[:, 1:]], dim=1))
