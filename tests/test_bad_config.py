@@ -26,6 +26,7 @@ def composed(*overrides: str):
         (["style.cartoon_weight=-2"], "style.cartoon_weight=-2 must be"),
         (["model.output=tanh"], "model.output='tanh': expected one of sigmoid, linear, residual"),
         (["model.photo_colors=yes"], "model.photo_colors='yes' must be true or false"),
+        (["style.cel=2"], "style.cel=2 must be true or false"),
         (["style.image=/no/such/art.jpg"], "not found"),
         (["style=custom"], "has no image"),
         (["loss.style_layers=[relu1_2,relu9_9]"], "unknown vgg16 layer(s) ['relu9_9']"),
