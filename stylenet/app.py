@@ -110,9 +110,12 @@ def upload_path(payload: dict | None) -> str | None:
 
 
 def build_app(
-    checkpoints: Path, max_megapixels: float = MAX_MEGAPIXELS, device: str = "cpu"
+    checkpoints: Path,
+    max_megapixels: float = MAX_MEGAPIXELS,
+    device: str = "cpu",
+    precision: str = "auto",
 ) -> gr.Blocks:
-    """The page; nothing is loaded until a photo is stylized."""
+    """The page; nothing is loaded until a photo is stylized. precision: as infer.py's."""
     model = _Model()
     results = Path(tempfile.mkdtemp(prefix="stylenet-app-"))  # full-size results to download
     atexit.register(shutil.rmtree, results, True)
@@ -154,7 +157,8 @@ def build_app(
         except (CheckpointError, RuntimeError) as e:
             raise fail(f"error: {e}") from None
         preserve = None if color == NO_COLOR else color
-        out = apply_controls(stylize(net, image, device), image, preserve, float(strength))
+        styled = stylize(net, image, device, precision)
+        out = apply_controls(styled, image, preserve, float(strength))
         for old in results.iterdir():  # results older than an hour
             if old.stat().st_mtime < time.time() - 3600:
                 shutil.rmtree(old, ignore_errors=True)
@@ -212,6 +216,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--share", action="store_true", help="public Gradio share link (careful)")
     p.add_argument("--max-megapixels", type=float, default=MAX_MEGAPIXELS)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument(
+        "--precision",
+        choices=("auto", "bf16", "fp32"),
+        default="auto",
+        help="auto: bf16 on GPUs and bf16-capable CPUs, else fp32",
+    )
     return p.parse_args(argv)
 
 
@@ -225,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # exit cleanly: atexit removes results
-    app = build_app(args.checkpoints, args.max_megapixels, args.device)
+    app = build_app(args.checkpoints, args.max_megapixels, args.device, args.precision)
     app.queue(default_concurrency_limit=1)
     app.launch(
         server_name=args.host,

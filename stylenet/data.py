@@ -8,6 +8,7 @@ from __future__ import annotations
 import fnmatch
 import logging
 import random
+import signal
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -20,6 +21,14 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from stylenet.images import ImageError, find_images, load_pil, to_tensor
 
 log = logging.getLogger(__name__)
+
+
+def ignore_stop_signals(worker_id: int) -> None:
+    """DataLoader workers leave Ctrl-C and SIGTERM to the main process, which finishes its step
+    and saves last.ckpt: a terminal or a scheduler signals the whole process group, and a worker
+    killed by it would end training with an error before anything is saved."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
 
 
 class NoImagesError(RuntimeError):
@@ -222,6 +231,7 @@ class PhotoDataModule(pl.LightningDataModule):
             drop_last=True,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
+            worker_init_fn=ignore_stop_signals,
             pin_memory=torch.cuda.is_available(),
         )
 
@@ -299,6 +309,7 @@ class PairDataModule(PhotoDataModule):
             drop_last=True,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
+            worker_init_fn=ignore_stop_signals,
             pin_memory=torch.cuda.is_available(),
         )
 

@@ -64,7 +64,7 @@ class App:
         env["PYTHONPATH"] = str(ROOT)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "stylenet.app", "--checkpoints", str(checkpoints)]
-            + ["--port", str(port)],
+            + ["--port", str(port), "--precision", "fp32"],
             cwd=tmp,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -157,7 +157,8 @@ def page(browser):
 
 def same_picture(a: np.ndarray, b: np.ndarray) -> bool:
     """Equal up to float rounding: the app and infer.py may run with other thread counts, whose
-    reductions differ in the last bits, so a few pixels may be one level apart."""
+    float32 reductions differ in the last bits, so a few pixels may be one level apart (both run
+    in float32: bf16 on another thread count differs by more)."""
     diff = np.abs(a.astype(int) - b.astype(int))
     return a.shape == b.shape and diff.max() <= 1 and (diff > 0).mean() < 1e-3
 
@@ -191,13 +192,14 @@ def errors(page: Page, text: str):
 
 
 def infer_output(model: Path, photo: Path, out: Path, *flags: str) -> np.ndarray:
-    assert infer_main(["--ckpt", str(model), str(photo), "-o", str(out), *flags]) == 0
+    args = ["--ckpt", str(model), str(photo), "-o", str(out), "--precision", "fp32", *flags]
+    assert infer_main(args) == 0
     return np.asarray(Image.open(out / f"{photo.stem}_ink{photo.suffix}"))
 
 
 def test_defaults_and_model_list(models, tmp_path):
     args = parse_args([])
-    assert (args.host, args.port, args.share) == ("127.0.0.1", 7860, False)
+    assert (args.host, args.port, args.share, args.precision) == ("127.0.0.1", 7860, False, "auto")
     (models / "notes.txt").write_text("not a model")
     assert list(find_models(models)) == ["broken.ckpt", "evil.ckpt", "ink.safetensors"]
     assert find_models(tmp_path / "missing") == {}

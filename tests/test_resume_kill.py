@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -14,7 +16,7 @@ from stylenet.checkpoint import load_model
 from stylenet.checkpoint_io import SafeCheckpointIO
 
 STEPS = 16
-ARGS = [f"trainer.max_steps={STEPS}", "checkpoint_every=2", "style=starry_night", "lr=0.01"]
+ARGS = [f"trainer.max_steps={STEPS}", "checkpoint_every=2", "style=starry_night", "lr=0.001"]
 
 
 def wait_for_checkpoint(run: Path, proc, min_step: int = 2, timeout: float = 240) -> None:
@@ -93,3 +95,29 @@ def test_interrupt_saves_last_ckpt_and_resumes(reference, tmp_path, sig):
     r = trainrun.train(resumed, *ARGS, f"ckpt_path={stopped / 'checkpoints' / 'last.ckpt'}")
     assert r.returncode == 0, r.stderr[-3000:]
     assert_continues_like_reference(reference, resumed, step)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_to_the_whole_process_group_with_loader_workers(tmp_path, sig):
+    """Ctrl-C in a terminal and a scheduler's SIGTERM reach the DataLoader workers too: they leave
+    the stop to the main process, which still finishes its step and saves last.ckpt."""
+    run = tmp_path / "run"
+    cmd = [a for a in trainrun.command(run, *ARGS) if a != "data.num_workers=0"]
+    proc = subprocess.Popen(
+        [*cmd, "data.num_workers=2"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=trainrun.env(),
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,  # its own process group, as a terminal's job
+    )
+    wait_for_checkpoint(run, proc)
+    os.killpg(proc.pid, sig)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-3000:]
+    assert "Traceback" not in err
+    step = SafeCheckpointIO().load_checkpoint(run / "checkpoints" / "last.ckpt")["global_step"]
+    assert f"stopped by {sig.name} at step {step};" in (run / "train.log").read_text()
