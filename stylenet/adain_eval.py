@@ -57,8 +57,12 @@ class AdaINObjective:
         return {"loss": self.cw * content + self.sw * style, "content": content, "style": style}
 
 
-def pair_key(photo: Path, style: Path, size: int, style_size: int, steps: int) -> str:
-    return f"{photo.name}|{style.name}|{size}|{style_size}|{steps}"
+def pair_key(
+    photo: Path, style: Path, size: int, style_size: int, steps: int, weights: tuple, encoder: str
+) -> str:
+    """The cache key of one optimization: everything its curve depends on."""
+    cw, sw = weights
+    return f"{photo.name}|{style.name}|{size}|{style_size}|{steps}|{cw:g}|{sw:g}|{encoder}"
 
 
 def compare(
@@ -84,7 +88,7 @@ def compare(
                 ours = {
                     k: v.item() for k, v in objective(out, objective.content_targets(photo)).items()
                 }
-            key = pair_key(pp, sp, size, style_size, steps)
+            key = pair_key(pp, sp, size, style_size, steps, weights, net.encoder.weights)
             if key not in cache:
                 _, history = optimize(objective, photo, steps, init="photo")
                 cache[key] = [{k: h[k] for k in ("loss", "content", "style")} for h in history]

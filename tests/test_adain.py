@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import math
 import warnings
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 import torch
 import trainrun
 
-from stylenet import infer
+from stylenet import adain_eval, infer
 from stylenet.checkpoint import load_model, save_model
 from stylenet.images import load_image, save_image
 from stylenet.nets.adain import (
@@ -223,3 +224,21 @@ def test_an_artwork_not_in_training_works(trained, photo, tmp_path):
     with torch.no_grad():
         assert psnr(result, net(x[None], mean, std)[0]) > 40
     assert psnr(result, load_image(out / "a" / "photo_kandinsky.png")) < 70
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_adain_eval_compares_with_lbfgs_and_keys_its_cache(tmp_path, photo, capsys):
+    ckpt = adain_checkpoint(tmp_path / "adain.ckpt")
+    cache, report = tmp_path / "curves.json", tmp_path / "report.json"
+    args = ["--ckpt", str(ckpt), "--photos", str(photo), "--styles", str(STYLES / "wave.jpg")]
+    args += ["--size", "32", "--style-size", "32", "--steps", "2", "--cache", str(cache)]
+    assert adain_eval.main([*args, "--json", str(report)]) == 0
+    out = capsys.readouterr().out
+    assert "| AdaIN (one pass) |" in out and "| Gatys L-BFGS, 2 steps |" in out
+    (row,) = json.loads(report.read_text())["rows"]
+    assert row["gatys"][2]["loss"] < row["gatys"][0]["loss"]  # the optimization lowers it
+    assert len(json.loads(cache.read_text())) == 1
+    assert adain_eval.main(args) == 0
+    assert len(json.loads(cache.read_text())) == 1  # the same objective: the curve is reused
+    assert adain_eval.main([*args, "--style-weight", "2"]) == 0
+    assert len(json.loads(cache.read_text())) == 2  # another objective: a curve of its own
