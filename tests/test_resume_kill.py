@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import time
 from pathlib import Path
 
@@ -103,17 +102,7 @@ def test_signal_to_the_whole_process_group_with_loader_workers(tmp_path, sig):
     """Ctrl-C in a terminal and a scheduler's SIGTERM reach the DataLoader workers too: they leave
     the stop to the main process, which still finishes its step and saves last.ckpt."""
     run = tmp_path / "run"
-    cmd = [a for a in trainrun.command(run, *ARGS) if a != "data.num_workers=0"]
-    proc = subprocess.Popen(
-        [*cmd, "data.num_workers=2"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=trainrun.env(),
-        cwd=tmp_path,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,  # its own process group, as a terminal's job
-    )
+    proc = trainrun.popen(run, *ARGS, "data.num_workers=2", new_session=True)
     wait_for_checkpoint(run, proc)
     os.killpg(proc.pid, sig)
     _, err = proc.communicate(timeout=120)

@@ -29,10 +29,12 @@ def env() -> dict[str, str]:
 
 
 def command(run: Path, *overrides: str) -> list[str]:
+    """train.py with QUICK, less the QUICK settings that `overrides` set otherwise."""
+    keys = {o.split("=", 1)[0] for o in overrides}
     return [
         sys.executable,
         str(ROOT / "train.py"),
-        *QUICK,
+        *(q for q in QUICK if q.split("=", 1)[0] not in keys),
         f"hydra.run.dir={run}",
         f"export_dir={run / 'export'}",
         *overrides,
@@ -51,7 +53,8 @@ def train(run: Path, *overrides: str, timeout: float = 300) -> subprocess.Comple
     )
 
 
-def popen(run: Path, *overrides: str) -> subprocess.Popen:
+def popen(run: Path, *overrides: str, new_session: bool = False) -> subprocess.Popen:
+    """new_session: its own process group, as a terminal's job (for os.killpg)."""
     return subprocess.Popen(
         command(run, *overrides),
         stdout=subprocess.DEVNULL,
@@ -60,6 +63,7 @@ def popen(run: Path, *overrides: str) -> subprocess.Popen:
         env=env(),
         cwd=run.parent,
         stdin=subprocess.DEVNULL,
+        start_new_session=new_session,
     )
 
 
