@@ -2,6 +2,7 @@
 
 loss = content_weight * |f(g(t)) - t|^2
        + style_weight * sum_l (|mu(phi_l(g(t))) - mu(phi_l(s))|^2 + |sigma(...) - sigma(...)|^2)
+       + identity_weight * |g(f(c)) - c|^2       (optional; 0 is the paper's loss)
 with t = AdaIN(f(c), f(s)), f the VGG19 encoder up to relu4_1, phi_l its relu1_1 ... relu4_1, and
 mean squared errors as in the paper's code, on features divided by LAYER_SCALES (the scale of
 the paper's normalised VGG; see stylenet/nets/adain.py). Only the decoder learns; the encoder is
@@ -64,6 +65,7 @@ class AdaINModule(GuardedModule):
         lr: float = 1e-4,
         lr_decay: float = 5e-5,
         channels_last: bool = True,
+        identity_weight: float = 0.0,
     ):
         super().__init__()
         self.save_hyperparameters(ignore=["encoder"])
@@ -85,22 +87,28 @@ class AdaINModule(GuardedModule):
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """(decoded images, dict of weighted total and unweighted content and style losses)."""
         with torch.no_grad():
-            t, targets = self.targets(photos, arts)
-        g = self.decoder(t.to(next(self.decoder.parameters()).dtype))
+            t, targets, fc = self.targets(photos, arts)
+        dtype = next(self.decoder.parameters()).dtype
+        g = self.decoder(t.to(dtype))
         feats = self.encoder(self._layout(g), STYLE_LAYERS)
         scales = self.encoder.scales
         content = content_distance(feats[ENCODER_LAYER], t, scales[ENCODER_LAYER])
         style = style_distance(feats, targets, scales)
         hp = self.hparams
         loss = hp.content_weight * content + hp.style_weight * style
-        return g, {"loss": loss, "content": content, "style": style}
+        parts = {"content": content, "style": style}
+        if hp.identity_weight > 0:
+            parts["identity"] = F.mse_loss(self.decoder(fc.to(dtype)).float(), photos.float())
+            loss = loss + hp.identity_weight * parts["identity"]
+        return g, {"loss": loss, **parts}
 
-    def targets(self, photos: torch.Tensor, arts: torch.Tensor) -> tuple[torch.Tensor, dict]:
-        """AdaIN output t (the content target) and the artworks' (mean, std) per style layer."""
+    def targets(self, photos: torch.Tensor, arts: torch.Tensor) -> tuple[torch.Tensor, dict, torch.Tensor]:
+        """AdaIN output t (the content target), the artworks' (mean, std) per style layer and the
+        photos' own relu4_1 features."""
         fc = self.encoder(self._layout(photos))[ENCODER_LAYER]
         fs = self.encoder(self._layout(arts), STYLE_LAYERS)
         stats = {name: mean_std(f) for name, f in fs.items()}
-        return adain(fc.float(), *stats[ENCODER_LAYER]), stats
+        return adain(fc.float(), *stats[ENCODER_LAYER]), stats, fc
 
     def training_step(self, batch: list[torch.Tensor], batch_idx: int) -> torch.Tensor:
         _, parts = self.losses(*batch)
@@ -117,7 +125,7 @@ class AdaINModule(GuardedModule):
 
     def _final_picture(self, batch: list[torch.Tensor]) -> None:
         photos, arts = (x.to(self.device) for x in batch)
-        t, _ = self.targets(photos, arts)
+        t, _, _ = self.targets(photos, arts)
         g = self.decoder(t.to(next(self.decoder.parameters()).dtype))
         self._save_grid(photos, arts, to_pixels(g.float()))
 

@@ -47,6 +47,18 @@ log = logging.getLogger("stylenet")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+def run_name(name: str | None, family: str, styles: Any, style: str) -> str:
+    """The run folder's name (outputs/<name>/<time>): the export's name, as export_* writes it."""
+    if name:
+        return str(name)
+    if family in FAMILIES and styles:
+        return "-".join([family, *map(str, styles)])
+    return str(style)
+
+
+OmegaConf.register_new_resolver("run_name", run_name, replace=True)
+
+
 class ConfigError(ValueError):
     """A mistake in the composed configuration, reported in one line before any model is built."""
 
@@ -371,6 +383,7 @@ def fit_adain(cfg: DictConfig, run_dir: Path) -> Path:
         lr=cfg.lr,
         lr_decay=float(m.lr_decay),
         channels_last=bool(m.channels_last),
+        identity_weight=float(m.identity_weight),
     )
     data = PairDataModule(
         artworks,

@@ -13,6 +13,7 @@ import torch
 import trainrun
 
 from stylenet import adain_eval, infer
+from stylenet.adain import AdaINModule
 from stylenet.checkpoint import load_model, save_model
 from stylenet.images import load_image, save_image
 from stylenet.nets.adain import (
@@ -84,6 +85,29 @@ def test_alpha_zero_decodes_the_content_features():
         styled = net.decoder(adain(f, mean, std)).clamp(0, 1)
         assert torch.allclose(net(x, mean, std, alpha=1.0), styled, atol=1e-5)
         assert psnr(plain, styled) < 50  # the style did change the picture
+
+
+def test_identity_weight_adds_the_photo_reconstruction_and_training_lowers_it():
+    """model.identity_weight: |decoder(f(photo)) - photo|^2 joins the loss (off by default), and
+    Adam steps on the loss lower it."""
+    torch.manual_seed(2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        encoder = Encoder("random")
+    photos, arts = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
+    assert "identity" not in AdaINModule(encoder, channels_last=False).losses(photos, arts)[1]
+    module = AdaINModule(encoder, identity_weight=50.0, channels_last=False)
+    opt = torch.optim.Adam(module.decoder.parameters(), lr=1e-3)
+    seen = []
+    for _ in range(30):
+        _, parts = module.losses(photos, arts)
+        expected = parts["content"] + 10.0 * parts["style"] + 50.0 * parts["identity"]
+        assert torch.allclose(parts["loss"], expected)
+        seen.append(parts["identity"].item())
+        opt.zero_grad()
+        parts["loss"].backward()
+        opt.step()
+    assert seen[-1] < 0.5 * seen[0], seen
 
 
 @pytest.mark.parametrize(("alpha", "rows"), [(1.0, 8), (0.5, 13)])

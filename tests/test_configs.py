@@ -41,3 +41,20 @@ def test_shipped_styles_have_their_image(style):
         cfg = compose("train", overrides=[f"style={style}"])
     assert (CONFIGS.parent / cfg.style.image).is_file()
     assert cfg.loss.normalize  # the style weights are relative errors
+
+
+@pytest.mark.parametrize(
+    ("overrides", "folder"),
+    [
+        (["style=wave"], "wave"),
+        (["model=adain"], "adain"),
+        (["model=cin", "styles=[starry_night,wave]"], "cin-starry_night-wave"),
+        (["model=stylebank", "styles=[wave,scream]", "model.name=bank"], "bank"),
+    ],
+)
+def test_the_run_folder_is_named_after_the_export(overrides, folder):
+    import stylenet.train  # noqa: F401  (registers the run_name resolver)
+
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        cfg = compose("train", overrides=overrides, return_hydra_config=True)
+    assert Path(cfg.hydra.run.dir).parent == Path("outputs") / folder
