@@ -102,7 +102,9 @@ class AdaINModule(GuardedModule):
             loss = loss + hp.identity_weight * parts["identity"]
         return g, {"loss": loss, **parts}
 
-    def targets(self, photos: torch.Tensor, arts: torch.Tensor) -> tuple[torch.Tensor, dict, torch.Tensor]:
+    def targets(
+        self, photos: torch.Tensor, arts: torch.Tensor
+    ) -> tuple[torch.Tensor, dict, torch.Tensor]:
         """AdaIN output t (the content target), the artworks' (mean, std) per style layer and the
         photos' own relu4_1 features."""
         fc = self.encoder(self._layout(photos))[ENCODER_LAYER]
