@@ -619,7 +619,7 @@ def hydra_main(cfg: DictConfig) -> None:
     warnings.filterwarnings("ignore", message=".*your dataloader is not resumable")
     torch.set_float32_matmul_precision("high")
     warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode")  # the frozen VGG
-    warnings.filterwarnings("ignore", message=r".*LeafSpec.* is deprecated")  # Lightning on torch 2.14
+    warnings.filterwarnings("ignore", message=r".*LeafSpec.* is deprecated")  # Lightning
     last = run_dir / "checkpoints" / "last.ckpt"
     try:
         fit(cfg, run_dir)
