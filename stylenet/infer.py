@@ -235,6 +235,19 @@ def adain_stylizer(
     return run, meta
 
 
+def bare_preserve_color(argv: list[str]) -> list[str]:
+    """`--preserve-color photo.jpg` means luminance: argparse would take the photo for the method.
+    A word that is neither a method nor a path (`--preserve-color lab`) is left for argparse to
+    refuse."""
+    out = list(argv)
+    for i in range(len(out) - 2, -1, -1):
+        nxt = out[i + 1]
+        is_path = Path(nxt).suffix != "" or Path(nxt).exists()
+        if out[i] == "--preserve-color" and nxt not in METHODS and is_path:
+            out.insert(i + 1, "luminance")
+    return out
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="infer.py", description=__doc__.splitlines()[0])
     p.add_argument("inputs", nargs="*", help="image or video files, folders or glob patterns")
@@ -303,7 +316,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="videos: mix A (0..1) of the previous output frame into each one, less flicker "
         "but smeared motion (default 0)",
     )
-    args = p.parse_args(argv)
+    args = p.parse_args(bare_preserve_color(sys.argv[1:] if argv is None else argv))
     if args.style and not args.inputs:  # `--style art.jpg photo.jpg`: argparse took both
         n = len(args.style_weights) if args.style_weights else 1
         args.style, args.inputs = args.style[:n], args.style[n:]

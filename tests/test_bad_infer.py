@@ -9,7 +9,7 @@ from imagecases import exif_rot6
 from PIL import Image
 
 from stylenet.checkpoint import save_model
-from stylenet.infer import main
+from stylenet.infer import main, parse_args
 from stylenet.nets.transform_net import TransformNet
 
 
@@ -113,3 +113,17 @@ def test_rerun_on_a_folder_does_not_stylize_earlier_outputs(capsys, model, tmp_p
     code, _, err = run(capsys, "--ckpt", model, d, "--overwrite")
     assert code == 0 and err == []
     assert sorted(p.name for p in d.iterdir()) == ["a.png", "a_ink.png"]  # no a_ink_ink.png
+
+
+def test_bare_preserve_color_before_a_photo_means_luminance(capsys):
+    """`--preserve-color photo.jpg` (as the README writes it) keeps the photo as an input; a word
+    that is not a method is refused with argparse's one-line error."""
+    args = parse_args(["--ckpt", "m.ckpt", "--preserve-color", "photo.jpg"])
+    assert (args.preserve_color, args.inputs) == ("luminance", ["photo.jpg"])
+    args = parse_args(["--ckpt", "m.ckpt", "--preserve-color", "histogram", "photo.jpg"])
+    assert (args.preserve_color, args.inputs) == ("histogram", ["photo.jpg"])
+    args = parse_args(["--ckpt", "m.ckpt", "a.jpg", "--style", "s.jpg", "--preserve-color"])
+    assert (args.preserve_color, args.inputs, args.style) == ("luminance", ["a.jpg"], ["s.jpg"])
+    with pytest.raises(SystemExit) as e:
+        parse_args(["--ckpt", "m.ckpt", "--preserve-color", "lab", "photo.jpg"])
+    assert e.value.code == 2 and "invalid choice: 'lab'" in capsys.readouterr().err
