@@ -85,7 +85,8 @@ class AdaINModule(GuardedModule):
     def losses(
         self, photos: torch.Tensor, arts: torch.Tensor
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """(decoded images, dict of weighted total and unweighted content and style losses)."""
+        """(decoded images, dict of the weighted total and the unweighted content, style and, with
+        identity_weight, identity losses)."""
         with torch.no_grad():
             t, targets, fc = self.targets(photos, arts)
         dtype = next(self.decoder.parameters()).dtype
