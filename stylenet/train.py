@@ -49,8 +49,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 def run_name(name: str | None, family: str, styles: Any, style: str) -> str:
     """The run folder's name (outputs/<name>/<time>): model.name, else <family>-<styles> for a
-    multi-style run (its export's default name when no styles are added to a model.init), else
-    the style."""
+    multi-style run (the export's default name), else the style."""
     if name:
         return str(name)
     if family in FAMILIES and styles:
