@@ -7,9 +7,24 @@ Images are float RGB in [0, 1], shape (3, H, W) or (B, 3, H, W); inputs are neve
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 METHODS = ("luminance", "histogram")
+
+
+def bare_preserve_color(argv: list[str]) -> list[str]:
+    """Command lines: `--preserve-color photo.jpg` means luminance, where argparse (nargs="?")
+    would take the photo for the method. A word that is neither a method nor a path
+    (`--preserve-color lab`) is left for argparse to refuse."""
+    out = list(argv)
+    for i in range(len(out) - 2, -1, -1):
+        nxt = out[i + 1]
+        is_path = Path(nxt).suffix != "" or Path(nxt).exists()
+        if out[i] == "--preserve-color" and nxt not in METHODS and is_path:
+            out.insert(i + 1, "luminance")
+    return out
 
 
 # BT.601 YUV, as in Gatys et al. 2017, "Preserving color in neural artistic style transfer";

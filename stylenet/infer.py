@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 from stylenet.checkpoint import CheckpointError, load_model, model_kind
-from stylenet.color import METHODS, blend, preserve_color
+from stylenet.color import METHODS, bare_preserve_color, blend, preserve_color
 from stylenet.export import load_onnx
 from stylenet.images import ImageError, find_images, load_image, save_image
 from stylenet.nets.adain import AdaINNet, mix_statistics
@@ -233,19 +233,6 @@ def adain_stylizer(
         return stylize_adain_strips(net, x, mean, std, alpha, dtype)[0].cpu()
 
     return run, meta
-
-
-def bare_preserve_color(argv: list[str]) -> list[str]:
-    """`--preserve-color photo.jpg` means luminance: argparse would take the photo for the method.
-    A word that is neither a method nor a path (`--preserve-color lab`) is left for argparse to
-    refuse."""
-    out = list(argv)
-    for i in range(len(out) - 2, -1, -1):
-        nxt = out[i + 1]
-        is_path = Path(nxt).suffix != "" or Path(nxt).exists()
-        if out[i] == "--preserve-color" and nxt not in METHODS and is_path:
-            out.insert(i + 1, "luminance")
-    return out
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -42,7 +42,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from stylenet.color import METHODS, preserve_color
+from stylenet.color import METHODS, bare_preserve_color, preserve_color
 from stylenet.images import ImageError, load_image, save_image
 from stylenet.loss_net import IMAGENET_STD, LossNet, VGGWeightsError
 from stylenet.matting import EPS, matting_laplacian, photorealism_loss, to_torch
@@ -396,7 +396,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--seed", type=int, default=0)
-    args = p.parse_args(argv)
+    args = p.parse_args(bare_preserve_color(sys.argv[1:] if argv is None else argv))
     if args.steps is not None and args.steps < 0:
         p.error(f"--steps {args.steps} must be >= 0")
     if args.size is not None and args.size < 16:

@@ -225,3 +225,11 @@ def test_gatys_preset_loads_vgg19_weights_from_a_path(tmp_path, content_dir, sty
         "--preset", "gatys", "--steps", "1", "--size", "32", "--vgg-weights", str(path),
         "-o", str(tmp_path / "h.png"),
     ]) == 2  # fmt: skip
+
+
+def test_bare_preserve_color_before_the_photo_means_luminance():
+    """As infer.py: `--preserve-color photo.jpg` keeps the photo as the photo."""
+    args = optimize.parse_args(["--preserve-color", "photo.jpg", "--style", "art.jpg"])
+    assert (args.preserve_color, args.photo) == ("luminance", Path("photo.jpg"))
+    args = optimize.parse_args(["photo.jpg", "--style", "art.jpg", "--preserve-color", "histogram"])
+    assert args.preserve_color == "histogram"
