@@ -89,8 +89,7 @@ class AdaINModule(GuardedModule):
         identity_weight, identity losses)."""
         with torch.no_grad():
             t, targets, fc = self.targets(photos, arts)
-        dtype = next(self.decoder.parameters()).dtype
-        g = self.decoder(t.to(dtype))
+        g = self.decode(t)
         feats = self.encoder(self._layout(g), STYLE_LAYERS)
         scales = self.encoder.scales
         content = content_distance(feats[ENCODER_LAYER], t, scales[ENCODER_LAYER])
@@ -99,9 +98,14 @@ class AdaINModule(GuardedModule):
         loss = hp.content_weight * content + hp.style_weight * style
         parts = {"content": content, "style": style}
         if hp.identity_weight > 0:
-            parts["identity"] = F.mse_loss(self.decoder(fc.to(dtype)).float(), photos.float())
+            parts["identity"] = F.mse_loss(self.decode(fc).float(), photos.float())
             loss = loss + hp.identity_weight * parts["identity"]
         return g, {"loss": loss, **parts}
+
+    def decode(self, feats: torch.Tensor) -> torch.Tensor:
+        """The decoder on relu4_1 features (the encoder's may be bf16; the decoder's weights
+        set the input's dtype)."""
+        return self.decoder(feats.to(next(self.decoder.parameters()).dtype))
 
     def targets(
         self, photos: torch.Tensor, arts: torch.Tensor
@@ -129,8 +133,7 @@ class AdaINModule(GuardedModule):
     def _final_picture(self, batch: list[torch.Tensor]) -> None:
         photos, arts = (x.to(self.device) for x in batch)
         t, _, _ = self.targets(photos, arts)
-        g = self.decoder(t.to(next(self.decoder.parameters()).dtype))
-        self._save_grid(photos, arts, to_pixels(g.float()))
+        self._save_grid(photos, arts, to_pixels(self.decode(t).float()))
 
     def _save_grid(self, photos: torch.Tensor, arts: torch.Tensor, out: torch.Tensor) -> None:
         """Photos, artworks and outputs in three rows: PNG in <run>/val/, and for W&B."""
