@@ -172,9 +172,10 @@ class PhotoDataModule(pl.LightningDataModule):
         val_images: int = 4,
         epoch_length: int = 2000,
         seed: int = 0,
+        exclude: Sequence[str] = (),
     ):
         super().__init__()
-        self.seed = seed
+        self.seed, self.exclude = seed, list(exclude)
         self.train_set: PhotoDataset | None = None
         self.bad_val: list[Path] = []
         self.source, self.root = source, root
@@ -189,9 +190,12 @@ class PhotoDataModule(pl.LightningDataModule):
         if self.source in ("coco", "folder"):
             if not self.root:
                 raise ValueError(f"data={self.source} needs data.root=<folder of images>")
-            files = find_images(self.root)
+            files = find_artworks([self.root], self.exclude)
             if not files:
-                raise FileNotFoundError(f"data.root={self.root!r} holds no jpg/png/webp/bmp images")
+                raise FileNotFoundError(
+                    f"data.root={self.root!r} holds no jpg/png/webp/bmp images outside "
+                    f"data.exclude={self.exclude}"
+                )
             return files
         raise ValueError(f"unknown data source {self.source!r} (coco, folder or sample)")
 

@@ -314,10 +314,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from stylenet.infer import resolve_checkpoint
+    from stylenet.shipped import resolve_model
 
     try:
-        net, meta = load_model(resolve_checkpoint(args.ckpt))
+        net, meta = load_model(resolve_model(args.ckpt))
         style_image = Path(args.style) if args.style else None
         if meta.get("kind") in ("cin", "stylebank"):
             net, meta = multistyle_view(net, meta, args.ckpt, args.style)

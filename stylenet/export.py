@@ -167,11 +167,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from stylenet.infer import resolve_checkpoint
+    from stylenet.shipped import resolve_model
 
     args = parse_args(argv)
     try:
-        src = resolve_checkpoint(args.ckpt)
+        src = resolve_model(args.ckpt)
         if src.suffix.lower() == ".onnx":
             raise CheckpointError(f"{src}: already exported; export a .ckpt or .safetensors")
         net, meta = load_model(src, single_style=True)

@@ -33,27 +33,15 @@ from stylenet.images import ImageError, find_images, load_image, save_image
 from stylenet.nets.adain import AdaINNet, mix_statistics
 from stylenet.nets.transform_net import TransformNet
 from stylenet.precision import compute_dtype
+from stylenet.shipped import resolve_model
 from stylenet.tiling import stylize_adain_strips, stylize_strips
 from stylenet.video import VIDEO_SUFFIXES, VideoError, find_videos, stylize_video
 
-CHECKPOINT_DIR = Path("checkpoints")
 STYLE_SIZE = 512  # AdaIN: the artwork's long side when its statistics are taken (as the paper)
 
 
 class UsageError(ValueError):
     """Options that do not fit the model (e.g. an AdaIN model without --style)."""
-
-
-def resolve_checkpoint(name: str) -> Path:
-    """A path as given; else a bare name looked up in checkpoints/ (suffix optional)."""
-    path = Path(name).expanduser()
-    if path.is_file():
-        return path
-    if len(path.parts) == 1:
-        for candidate in (path, path.with_suffix(".ckpt"), path.with_suffix(".safetensors")):
-            if (CHECKPOINT_DIR / candidate).is_file():
-                return CHECKPOINT_DIR / candidate
-    raise CheckpointError(f"{name}: no such checkpoint (looked here and in {CHECKPOINT_DIR}/)")
 
 
 def expand_inputs(items: Iterable[str], skip_suffix: str | tuple[str, ...] = "") -> Iterator[Path]:
@@ -167,7 +155,7 @@ def load_stylizer(
     `style_weights` and `alpha` are the artwork files, their mix and the style strength, and
     meta["style"] names the artworks (a+b for a mix). UsageError for options the model lacks.
     """
-    path = resolve_checkpoint(ckpt)
+    path = resolve_model(ckpt)
     options = style is not None or style_weights or alpha != 1.0
     if path.suffix.lower() == ".onnx":
         if options:
@@ -369,9 +357,9 @@ def load_runs(args: argparse.Namespace) -> list[tuple[str, Callable]]:
         "alpha": args.alpha,
         "style_size": args.style_size,
     }
-    path = resolve_checkpoint(args.ckpt)
+    path = resolve_model(args.ckpt)
     if model_kind(path) == "adain":
-        run, meta = load_stylizer(args.ckpt, device, args.precision, args.style, **controls)
+        run, meta = load_stylizer(str(path), device, args.precision, args.style, **controls)
         return [(str(meta["style"]), run)]
     choices: list[Style] = []
     for style in args.style or []:
@@ -386,7 +374,7 @@ def load_runs(args: argparse.Namespace) -> list[tuple[str, Callable]]:
         choices.append(parse_mix(args.mix))
     runs = []
     for choice in choices or [None]:
-        run, meta = load_stylizer(args.ckpt, device, args.precision, choice, **controls)
+        run, meta = load_stylizer(str(path), device, args.precision, choice, **controls)
         runs.append((str(meta.get("style", "styled")), run))
     return runs
 

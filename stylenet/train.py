@@ -176,8 +176,34 @@ def model_flag(cfg: DictConfig, key: str) -> bool:
 
 
 def net_args(cfg: DictConfig) -> dict[str, Any]:
-    """The model group's constructor arguments (all its keys but `family`)."""
-    return {k: v for k, v in cfg.model.items() if k != "family"}
+    """The model group's constructor arguments (all its keys but `family` and `init`)."""
+    return {k: v for k, v in cfg.model.items() if k not in ("family", "init")}
+
+
+def johnson_init(cfg: DictConfig, net: torch.nn.Module) -> dict[str, Any]:
+    """Load model.init (a trained single-style model, shipped name or file) into net; return its
+    meta ({} without model.init). Its architecture must match the configured one."""
+    init = cfg.model.get("init")
+    if not init:
+        return {}
+    from stylenet.shipped import resolve_model
+
+    try:
+        path = resolve_model(str(init), announce=log.info)
+        source, meta = load_model(path)
+    except CheckpointError as e:
+        raise ConfigError(f"model.init: {e}") from None
+    if meta.get("kind", "johnson") != "johnson":
+        raise ConfigError(f"model.init={init}: a {meta.get('kind')} model, not a johnson net")
+    try:
+        net.load_state_dict(source.state_dict())
+    except RuntimeError:
+        raise ConfigError(
+            f"model.init={init}: its net ({meta.get('arch')}) differs from the configured "
+            "model (channels, num_residual, output, photo_colors, cel)"
+        ) from None
+    log.info("model.init: starting from %s (%s steps)", path, meta.get("steps", "?"))
+    return {**meta, "file": str(path)}
 
 
 def resolve_speed(cfg: DictConfig) -> tuple[str, bool]:
@@ -260,11 +286,12 @@ def run_training(
 
 
 def export(out: Path, net: torch.nn.Module, meta: dict[str, Any], run_dir: Path) -> None:
-    """The trained model as out (.ckpt) and out's .safetensors twin, and where both came from."""
+    """The trained model as out (.ckpt) and a .safetensors twin in the run folder (not beside
+    out: checkpoints/<name>.safetensors is the shipped model's file)."""
     save_model(out, net, meta)
-    save_model(out.with_suffix(".safetensors"), net, meta)
+    twin = save_model(run_dir / out.with_suffix(".safetensors").name, net, meta)
     log.info("run folder: %s", run_dir)
-    log.info("exported %s (and .safetensors) after %d steps", out, meta["steps"])
+    log.info("exported %s after %d steps (safetensors: %s)", out, meta["steps"], twin)
 
 
 def fit(cfg: DictConfig, run_dir: Path) -> Path:
@@ -316,13 +343,14 @@ def fit(cfg: DictConfig, run_dir: Path) -> Path:
             "cel": model_flag(cfg, "cel"),
         },
     )
+    init_meta = johnson_init(cfg, module.net)  # a resume then restores its own weights
     data = PhotoDataModule(**cfg.data, seed=cfg.seed)
     trainer = run_training(cfg, run_dir, module, data, precision)
     if trainer.global_rank != 0:
         return run_dir / "checkpoints" / "last.ckpt"
     meta = {
         "style": cfg.style.name,
-        "steps": trainer.global_step,
+        "steps": trainer.global_step + int(init_meta.get("steps", 0)),
         "training": {
             "style_image": str(style_path),
             "content_layers": list(cfg.loss.content_layers),
@@ -338,8 +366,17 @@ def fit(cfg: DictConfig, run_dir: Path) -> Path:
             "normalize": normalize,
             "color_weight": module.objective.color_weight,
             "cartoon_weight": module.objective.cartoon_weight,
+            "batch_size": cfg.data.batch_size,
+            "lr": cfg.lr,
+            "run_steps": trainer.global_step,
         },
     }
+    if init_meta:
+        meta["training"]["init"] = {
+            "file": Path(init_meta["file"]).name,
+            "style": init_meta.get("style"),
+            "steps": init_meta.get("steps"),
+        }
     out = Path(cfg.export_dir) / f"{cfg.style.name}.ckpt"
     export(out, module.net, meta, run_dir)
     if cfg.get("evaluate") and cfg.evaluate.steps > 0:

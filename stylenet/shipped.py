@@ -1,0 +1,98 @@
+"""The models that ship in the repository's checkpoints/ folder, and how a --ckpt name resolves.
+
+    python -m stylenet.models        # list them, and the user's own checkpoints/*.ckpt
+
+Shipped files are `checkpoints/<name>.safetensors`, each listed with its sha256 in
+`checkpoints/SHA256SUMS` (the format of `sha256sum -c`); their cards are in
+`checkpoints/README.md`. A name resolves to: a path that exists, else the user's own
+`checkpoints/<name>.ckpt` (what `python train.py` exports), else the shipped model of that name,
+whose checksum is verified before it is used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from pathlib import Path
+
+from stylenet.checkpoint import CheckpointError
+
+SHIPPED_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
+USER_DIR = Path("checkpoints")  # train.py's export_dir, relative to where commands run
+SUMS = "SHA256SUMS"
+SUFFIXES = (".ckpt", ".safetensors", ".pt")
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def shipped_sums(folder: Path = SHIPPED_DIR) -> dict[str, str]:
+    """{name: sha256} of the shipped models, read from folder/SHA256SUMS ({} if absent)."""
+    sums = folder / SUMS
+    if not sums.is_file():
+        return {}
+    out = {}
+    for line in sums.read_text().splitlines():
+        digest, _, file = line.strip().partition("  ")
+        if digest and file.endswith(".safetensors"):
+            out[file.removesuffix(".safetensors")] = digest
+    return out
+
+
+def shipped_names(folder: Path = SHIPPED_DIR) -> list[str]:
+    return sorted(shipped_sums(folder))
+
+
+def verified(name: str, folder: Path = SHIPPED_DIR) -> Path:
+    """The shipped file of name after its sha256 matched SHA256SUMS; CheckpointError otherwise."""
+    expected = shipped_sums(folder).get(name)
+    path = folder / f"{name}.safetensors"
+    if expected is None:
+        names = ", ".join(shipped_names(folder))
+        raise CheckpointError(f"{name}: not a shipped model (shipped: {names})")
+    if not path.is_file():
+        raise CheckpointError(f"{path}: the shipped model {name} is missing from the checkout")
+    if sha256(path) != expected:
+        raise CheckpointError(
+            f"{path}: changed or truncated (sha256 differs from {folder / SUMS}); restore it with "
+            f"git checkout -- {path.name} inside {folder}"
+        )
+    return path
+
+
+def resolve_model(
+    name: str,
+    announce: Callable[[str], object] | None = print,
+    user_dir: Path = USER_DIR,
+    shipped_dir: Path = SHIPPED_DIR,
+) -> Path:
+    """A path as given; else user_dir/<name>.ckpt (or .safetensors); else the shipped model
+    <name>, verified. announce gets one line naming a shipped file that was used."""
+    path = Path(name).expanduser()
+    if path.is_file():
+        return path
+    if len(path.parts) == 1:
+        stem = path.stem if path.suffix in SUFFIXES else path.name
+        for candidate in (path, Path(stem + ".ckpt"), Path(stem + ".safetensors")):
+            mine = user_dir / candidate
+            shipped_twin = mine.resolve() == (shipped_dir / candidate).resolve()
+            if mine.is_file() and not (shipped_twin and stem in shipped_sums(shipped_dir)):
+                return mine
+        if stem in shipped_sums(shipped_dir):
+            found = verified(stem, shipped_dir)
+            if announce:
+                announce(
+                    f"using the shipped model {found} (train your own with: python train.py "
+                    f"style={stem} ...; it is then preferred)"
+                )
+            return found
+    shipped = ", ".join(shipped_names(shipped_dir)) or "none"
+    raise CheckpointError(
+        f"{name}: no such checkpoint (not a file, not in {user_dir}/, and not a shipped model: "
+        f"{shipped})"
+    )
