@@ -34,8 +34,12 @@ class CheckpointError(ValueError):
 MULTI_STYLE = {"cin": CINNet, "stylebank": StyleBankNet}  # kind -> net class
 
 
-def save_model(path: str | os.PathLike, net: nn.Module, meta: dict[str, Any]) -> Path:
+def save_model(
+    path: str | os.PathLike, net: nn.Module, meta: dict[str, Any], half: bool = False
+) -> Path:
     """Write net + meta to path; the suffix (.ckpt/.pt or .safetensors) picks the format.
+
+    half: floating-point tensors are stored as float16 (they load back into float32 nets).
 
     meta["kind"] names the family: johnson (the default) and the multi-style nets record their
     arch here, a multi-style net also its style names (meta["styles"]); an AdaIN checkpoint holds
@@ -55,7 +59,11 @@ def save_model(path: str | os.PathLike, net: nn.Module, meta: dict[str, Any]) ->
         meta = {**meta, "styles": list(net.styles)}
     meta = {**base, **meta}
     json.dumps(meta)  # primitives only: fail here rather than write something unloadable
-    state = {k: v.detach().float().cpu().contiguous() for k, v in net.state_dict().items()}
+    dtype = torch.float16 if half else torch.float32
+    state = {
+        k: (v.detach().to(dtype) if v.is_floating_point() else v).cpu().contiguous()
+        for k, v in net.state_dict().items()
+    }
     if Path(path).suffix == ".safetensors":
         return atomic_write(path, lambda tmp: save_file(state, tmp, {"stylenet": json.dumps(meta)}))
     return atomic_write(path, lambda tmp: torch.save({**meta, "state_dict": state}, tmp))

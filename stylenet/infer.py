@@ -33,7 +33,7 @@ from stylenet.images import ImageError, find_images, load_image, save_image
 from stylenet.nets.adain import AdaINNet, mix_statistics
 from stylenet.nets.transform_net import TransformNet
 from stylenet.precision import compute_dtype
-from stylenet.shipped import resolve_model
+from stylenet.shipped import DamagedModelError, resolve_model
 from stylenet.tiling import stylize_adain_strips, stylize_strips
 from stylenet.video import VIDEO_SUFFIXES, VideoError, find_videos, stylize_video
 
@@ -385,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
         runs = load_runs(args)
     except (CheckpointError, UsageError, ImageError, RuntimeError, OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
-        return 2
+        return 1 if isinstance(e, DamagedModelError) else 2
     done = failed = 0
     suffixes = tuple(f"_{style}" for style, _ in runs)
     jobs = (

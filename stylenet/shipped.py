@@ -23,6 +23,10 @@ SUMS = "SHA256SUMS"
 SUFFIXES = (".ckpt", ".safetensors", ".pt")
 
 
+class DamagedModelError(CheckpointError):
+    """A shipped file whose sha256 differs from SHA256SUMS (changed, truncated or missing)."""
+
+
 def sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -31,8 +35,10 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def shipped_sums(folder: Path = SHIPPED_DIR) -> dict[str, str]:
-    """{name: sha256} of the shipped models, read from folder/SHA256SUMS ({} if absent)."""
+def shipped_sums(folder: Path | None = None) -> dict[str, str]:
+    """{name: sha256} of the shipped models, read from folder/SHA256SUMS ({} if absent);
+    folder defaults to SHIPPED_DIR (so do the other functions' folders)."""
+    folder = folder or SHIPPED_DIR
     sums = folder / SUMS
     if not sums.is_file():
         return {}
@@ -44,21 +50,22 @@ def shipped_sums(folder: Path = SHIPPED_DIR) -> dict[str, str]:
     return out
 
 
-def shipped_names(folder: Path = SHIPPED_DIR) -> list[str]:
+def shipped_names(folder: Path | None = None) -> list[str]:
     return sorted(shipped_sums(folder))
 
 
-def verified(name: str, folder: Path = SHIPPED_DIR) -> Path:
+def verified(name: str, folder: Path | None = None) -> Path:
     """The shipped file of name after its sha256 matched SHA256SUMS; CheckpointError otherwise."""
+    folder = folder or SHIPPED_DIR
     expected = shipped_sums(folder).get(name)
     path = folder / f"{name}.safetensors"
     if expected is None:
         names = ", ".join(shipped_names(folder))
         raise CheckpointError(f"{name}: not a shipped model (shipped: {names})")
     if not path.is_file():
-        raise CheckpointError(f"{path}: the shipped model {name} is missing from the checkout")
+        raise DamagedModelError(f"{path}: the shipped model {name} is missing from the checkout")
     if sha256(path) != expected:
-        raise CheckpointError(
+        raise DamagedModelError(
             f"{path}: changed or truncated (sha256 differs from {folder / SUMS}); restore it with "
             f"git checkout -- {path.name} inside {folder}"
         )
@@ -68,11 +75,12 @@ def verified(name: str, folder: Path = SHIPPED_DIR) -> Path:
 def resolve_model(
     name: str,
     announce: Callable[[str], object] | None = print,
-    user_dir: Path = USER_DIR,
-    shipped_dir: Path = SHIPPED_DIR,
+    user_dir: Path | None = None,
+    shipped_dir: Path | None = None,
 ) -> Path:
     """A path as given; else user_dir/<name>.ckpt (or .safetensors); else the shipped model
     <name>, verified. announce gets one line naming a shipped file that was used."""
+    user_dir, shipped_dir = user_dir or USER_DIR, shipped_dir or SHIPPED_DIR
     path = Path(name).expanduser()
     if path.is_file():
         return path

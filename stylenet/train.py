@@ -42,6 +42,7 @@ from stylenet.nets.cin import CINNet
 from stylenet.nets.stylebank import StyleBankNet
 from stylenet.nets.transform_net import OUTPUTS
 from stylenet.precision import cpu_has_bf16
+from stylenet.shipped import resolve_model
 
 log = logging.getLogger("stylenet")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -180,16 +181,21 @@ def net_args(cfg: DictConfig) -> dict[str, Any]:
     return {k: v for k, v in cfg.model.items() if k not in ("family", "init")}
 
 
+def init_file(init: str) -> Path:
+    """model.init's file: a path (or relative to the project), the user's checkpoints/<name>.ckpt,
+    or a shipped model's name (CheckpointError otherwise)."""
+    path = resolve_path(str(init))
+    return path if path.is_file() else resolve_model(str(init), announce=log.info)
+
+
 def johnson_init(cfg: DictConfig, net: torch.nn.Module) -> dict[str, Any]:
     """Load model.init (a trained single-style model, shipped name or file) into net; return its
     meta ({} without model.init). Its architecture must match the configured one."""
     init = cfg.model.get("init")
     if not init:
         return {}
-    from stylenet.shipped import resolve_model
-
     try:
-        path = resolve_model(str(init), announce=log.info)
+        path = init_file(init)
         source, meta = load_model(path)
     except CheckpointError as e:
         raise ConfigError(f"model.init: {e}") from None
@@ -423,6 +429,17 @@ def fit_adain(cfg: DictConfig, run_dir: Path) -> Path:
         channels_last=bool(m.channels_last),
         identity_weight=float(m.identity_weight),
     )
+    init_meta: dict[str, Any] = {}
+    if m.get("init"):
+        try:
+            path = init_file(m.init)
+            source, init_meta = load_model(path)
+        except CheckpointError as e:
+            raise ConfigError(f"model.init: {e}") from None
+        if init_meta.get("kind") != "adain":
+            raise ConfigError(f"model.init={m.init}: a {init_meta.get('kind', 'johnson')} model")
+        module.decoder.load_state_dict(source.decoder.state_dict())
+        log.info("model.init: the decoder starts from %s (%s steps)", path, init_meta.get("steps"))
     data = PairDataModule(
         artworks,
         style_image_size=sd.image_size,
@@ -436,7 +453,7 @@ def fit_adain(cfg: DictConfig, run_dir: Path) -> Path:
     meta = {
         "kind": "adain",
         "style": str(m.name),
-        "steps": trainer.global_step,
+        "steps": trainer.global_step + int(init_meta.get("steps", 0)),
         "encoder": {"arch": "vgg19", "weights": str(m.vgg_weights), "layer": "relu4_1"},
         "training": {
             "artworks": [p.name for p in artworks],
@@ -449,6 +466,8 @@ def fit_adain(cfg: DictConfig, run_dir: Path) -> Path:
             "batch_size": cfg.data.batch_size,
         },
     }
+    if init_meta:
+        meta["training"]["init"] = {k: init_meta.get(k) for k in ("style", "steps")}
     out = Path(cfg.export_dir) / f"{m.name}.ckpt"
     export(out, module.decoder, meta, run_dir)
     return out
@@ -488,10 +507,20 @@ def multistyle_init(cfg: DictConfig, styles: list[str]) -> tuple[Any, dict, list
     if not init:
         return None, {}, styles
     try:
-        net, meta = load_model(resolve_path(init))
+        net, meta = load_model(init_file(init))
     except CheckpointError as e:
         raise ConfigError(f"model.init: {e}") from None
     kind = meta.get("kind", "johnson")
+    if kind == "johnson" and cfg.model.family == "cin":  # a warm start: every style trains
+        m = cfg.model
+        cin = CINNet(styles, channels=m.channels, num_residual=m.num_residual, output=net.output)
+        try:
+            cin.load_transform_net(net)
+        except RuntimeError:
+            raise ConfigError(f"model.init={init}: its net differs from model.channels and "
+                              "model.num_residual") from None  # fmt: skip
+        log.info("model.init: CIN starts from the single-style net %s (%s)", init, meta["style"])
+        return cin.train(), {}, styles
     if kind != cfg.model.family:
         raise ConfigError(f"model.init={init}: a {kind} model, not {cfg.model.family}")
     new = [s for s in styles if s not in net.styles]

@@ -212,3 +212,19 @@ class AdaINNet(nn.Module):
         f = self.encoder(pad_to_multiple(x))[ENCODER_LAYER]
         t = adain(f, style_mean.to(f.device), style_std.to(f.device), alpha)
         return to_pixels(self.decoder(t))[..., :h, :w]
+
+
+class BoundAdaIN(nn.Module):
+    """An AdaINNet with its target statistics and alpha fixed: photo in, stylized photo out (a
+    plain module for torch.hub and export)."""
+
+    def __init__(
+        self, net: AdaINNet, style_mean: torch.Tensor, style_std: torch.Tensor, alpha: float = 1.0
+    ):
+        super().__init__()
+        self.net, self.alpha = net, float(alpha)
+        self.register_buffer("style_mean", style_mean.detach().clone())
+        self.register_buffer("style_std", style_std.detach().clone())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x, self.style_mean, self.style_std, self.alpha)

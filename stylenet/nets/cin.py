@@ -75,6 +75,19 @@ class CINNet(nn.Module):
             self.gamma[s], self.beta[s] = nn.Parameter(g.clone()), nn.Parameter(b.clone())
             self.styles.append(s)
 
+    @torch.no_grad()
+    def load_transform_net(self, net: TransformNet) -> None:
+        """Start from a trained single-style net: its convolutions become the shared ones and its
+        norms' scales and shifts every style's (a warm start; each style then trains its own)."""
+        state = net.state_dict()
+        norm_keys = {f"{n}.{k}" for n, _ in self.norms for k in ("weight", "bias")}
+        self.body.load_state_dict({k: v for k, v in state.items() if k not in norm_keys})
+        gamma = torch.cat([state[f"{n}.weight"] for n, _ in self.norms])
+        beta = torch.cat([state[f"{n}.bias"] for n, _ in self.norms])
+        for s in self.styles:
+            self.gamma[s].copy_(gamma)
+            self.beta[s].copy_(beta)
+
     def style_parameters(self, styles: Sequence[str]) -> list[nn.Parameter]:
         return [p for s in styles for p in (self.gamma[s], self.beta[s])]
 

@@ -1,0 +1,148 @@
+"""The shipped models and the user's own: `python -m stylenet.models`.
+
+    python -m stylenet.models                       # name, kind, styles, steps, size, file
+    python -m stylenet.models --add run/wave.ckpt   # ship a trained model (maintainers)
+
+A listed shipped file whose sha256 differs from checkpoints/SHA256SUMS is marked CHANGED and makes
+the command exit 1. `--add` stores the model as checkpoints/<name>.safetensors in float16 when
+its output on a 512 px photo stays within 2/255 of float32 (else float32), and records its sha256.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+
+from stylenet.checkpoint import CheckpointError, _read, load_model, save_model
+from stylenet.images import load_pil, to_tensor
+from stylenet.shipped import SHIPPED_DIR, SUMS, USER_DIR, sha256, shipped_sums
+
+ROOT = Path(__file__).resolve().parent.parent
+CHECK_PHOTO = ROOT / "data" / "photos" / "chelsea.png"
+CHECK_ARTWORK = ROOT / "data" / "styles" / "wave.jpg"  # AdaIN's style for the float16 check
+CHECK_SIDE = 512
+TOLERANCE = 2 / 255
+
+
+def describe(path: Path) -> dict:
+    """name, kind, styles, steps, size and file of a model file (CheckpointError if unreadable)."""
+    _, meta = _read(path)
+    kind = str(meta.get("kind", "johnson"))
+    styles = meta.get("styles") or (["any artwork"] if kind == "adain" else [meta.get("style")])
+    return {
+        "name": path.stem,
+        "kind": kind,
+        "styles": ",".join(str(s) for s in styles),
+        "steps": meta.get("steps", "?"),
+        "size": f"{path.stat().st_size / 1e6:.1f} MB",
+        "file": str(path),
+    }
+
+
+def rows(shipped_dir: Path | None = None, user_dir: Path | None = None) -> tuple[list[dict], int]:
+    """(table rows, number of damaged files): the user's own models first, then the shipped."""
+    shipped_dir, user_dir = shipped_dir or SHIPPED_DIR, user_dir or USER_DIR
+    out, bad = [], 0
+    mine = sorted(p for p in user_dir.glob("*.ckpt") if p.is_file()) if user_dir.is_dir() else []
+    for path in mine:
+        try:
+            out.append({**describe(path), "source": "yours"})
+        except CheckpointError as e:
+            out.append({"name": path.stem, "source": "yours", "file": str(path), "error": str(e)})
+            bad += 1
+    for name, digest in shipped_sums(shipped_dir).items():
+        path = shipped_dir / f"{name}.safetensors"
+        if not path.is_file() or sha256(path) != digest:
+            why = "missing" if not path.is_file() else "CHANGED (sha256 differs from SHA256SUMS)"
+            out.append({"name": name, "source": "shipped", "file": str(path), "error": why})
+            bad += 1
+            continue
+        out.append({**describe(path), "source": "shipped"})
+    return out, bad
+
+
+def show(table: list[dict]) -> str:
+    cols = ("name", "source", "kind", "styles", "steps", "size", "file")
+    cells = [
+        [str(r.get(c, "")) for c in cols]
+        if "error" not in r
+        else [r["name"], r["source"], "", "", "", "", f"{r['file']}: {r['error']}"]
+        for r in table
+    ]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def check_outputs(path: Path, meta: dict) -> list[torch.Tensor]:
+    """The model's float32 outputs on the check photo: one per style of a multi-style model, the
+    check artwork's for AdaIN."""
+    from stylenet.infer import load_stylizer
+
+    img = load_pil(CHECK_PHOTO)
+    scale = CHECK_SIDE / max(img.size)
+    photo = to_tensor(img.resize((round(img.width * scale), round(img.height * scale))))
+    kind = meta.get("kind", "johnson")
+    choices = meta.get("styles") if kind in ("cin", "stylebank") else [None]
+    if kind == "adain":
+        choices = [[str(CHECK_ARTWORK)]]
+    return [load_stylizer(str(path), "cpu", "fp32", style)[0](photo) for style in choices]
+
+
+def add(src: Path, name: str, shipped_dir: Path | None = None) -> Path:
+    """Ship src as shipped_dir/<name>.safetensors (float16 if within TOLERANCE) and record it."""
+    shipped_dir = shipped_dir or SHIPPED_DIR
+    net, meta = load_model(src)
+    if meta.get("kind") == "adain":
+        net = net.decoder
+    meta = {k: v for k, v in meta.items() if k not in ("format", "version", "state_dict")}
+    with tempfile.TemporaryDirectory() as tmp:
+        full = save_model(Path(tmp) / f"{name}.safetensors", net, meta)
+        half = save_model(Path(tmp) / f"{name}-half.safetensors", net, meta, half=True)
+        diff = max(
+            (a - b).abs().max().item()
+            for a, b in zip(check_outputs(full, meta), check_outputs(half, meta), strict=True)
+        )
+    use_half = diff <= TOLERANCE
+    out = save_model(shipped_dir / f"{name}.safetensors", net, meta, half=use_half)
+    sums = {**shipped_sums(shipped_dir), name: sha256(out)}
+    text = "".join(f"{d}  {n}.safetensors\n" for n, d in sorted(sums.items()))
+    (shipped_dir / SUMS).write_text(text)
+    print(
+        f"{out}: {'float16' if use_half else 'float32'} (float16 output differs by at most "
+        f"{diff * 255:.2f}/255 at {CHECK_SIDE} px), {out.stat().st_size / 1e6:.2f} MB, "
+        f"sha256 {sums[name]}"
+    )
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser("python -m stylenet.models", description=__doc__.splitlines()[0])
+    p.add_argument("--add", type=Path, metavar="FILE", help="ship this trained model")
+    p.add_argument("--name", help="--add: the shipped name (default: the file's stem)")
+    args = p.parse_args(argv)
+    if args.add:
+        try:
+            add(args.add, args.name or args.add.stem)
+        except CheckpointError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        return 0
+    table, bad = rows()
+    if not table:
+        print(f"no models: none shipped in {SHIPPED_DIR}/, none of yours in {USER_DIR}/")
+        return 0
+    print(show(table))
+    for r in table:
+        if "error" in r:
+            print(f"error: {r['file']}: {r['error']}", file=sys.stderr)
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,177 @@
+"""Shipped models: name resolution, the sha256 check, `python -m stylenet.models` and torch.hub."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+
+from stylenet import infer, models, shipped
+from stylenet.checkpoint import CheckpointError, load_model, save_model
+from stylenet.images import load_image
+from stylenet.nets.adain import Decoder, layer_scales, mean_std
+from stylenet.nets.cin import CINNet
+from stylenet.nets.transform_net import TransformNet
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def photo(tmp_path, content_dir) -> Path:
+    path = tmp_path / "photos" / "lighthouse.png"
+    path.parent.mkdir()
+    Image.open(content_dir / "kodak_kodim21_lighthouse.png").resize((72, 48)).save(path)
+    return path
+
+
+@pytest.fixture
+def repo(tmp_path, content_dir, monkeypatch) -> Path:
+    """A copy of hubconf.py beside checkpoints/ holding tiny shipped models of every kind."""
+    monkeypatch.setattr(models, "CHECK_PHOTO", content_dir / "kodak_kodim21_lighthouse.png")
+    monkeypatch.setattr(models, "CHECK_SIDE", 64)
+    root = tmp_path / "repo"
+    (root / "checkpoints").mkdir(parents=True)
+    shutil.copy(ROOT / "hubconf.py", root)
+    trained = tmp_path / "trained"
+    torch.manual_seed(0)
+    save_model(trained / "starry_night.ckpt", TransformNet(8, 1), {"style": "starry_night"})
+    cin = CINNet(["wave", "scream"], 8, 1)
+    with torch.no_grad():
+        cin.gamma["scream"].mul_(1.5)  # two different styles
+    save_model(trained / "cin.ckpt", cin, {"style": "cin"})
+    decoder = Decoder(layer_scales("random")["relu4_1"])
+    meta = {"kind": "adain", "style": "adain", "encoder": {"arch": "vgg19", "weights": "random"}}
+    save_model(trained / "adain.ckpt", decoder, meta)
+    monkeypatch.setattr(models, "CHECK_ARTWORK", content_dir / "skimage_coffee.png")
+    for name in ("starry_night", "cin", "adain"):
+        models.add(trained / f"{name}.ckpt", name, root / "checkpoints")
+    return root
+
+
+def test_add_stores_half_precision_within_tolerance_and_records_the_sha(repo, tmp_path):
+    folder = repo / "checkpoints"
+    sums = shipped.shipped_sums(folder)
+    assert sorted(sums) == ["adain", "cin", "starry_night"]
+    assert all(shipped.sha256(folder / f"{n}.safetensors") == d for n, d in sums.items())
+    for name in sums:
+        assert {v.dtype for v in load_file(folder / f"{name}.safetensors").values()} == {
+            torch.float16
+        }
+    half, _ = load_model(folder / "starry_night.safetensors")
+    full, _ = load_model(tmp_path / "trained" / "starry_night.ckpt")
+    x = load_image(models.CHECK_PHOTO, max_side=64).unsqueeze(0)
+    with torch.no_grad():
+        assert (half(x) - full(x)).abs().max() <= 2 / 255
+    ckpt_size = (tmp_path / "trained" / "starry_night.ckpt").stat().st_size
+    assert (folder / "starry_night.safetensors").stat().st_size < 0.7 * ckpt_size
+
+
+def test_names_resolve_path_then_own_model_then_shipped(repo, tmp_path, photo):
+    folder, mine = repo / "checkpoints", tmp_path / "mine"
+    said: list[str] = []
+    found = shipped.resolve_model("starry_night.ckpt", said.append, mine, folder)
+    assert found == folder / "starry_night.safetensors"
+    assert len(said) == 1 and str(found) in said[0] and "python train.py" in said[0]
+    save_model(mine / "starry_night.ckpt", TransformNet(8, 1), {"style": "own"})
+    said.clear()
+    assert shipped.resolve_model("starry_night.ckpt", said.append, mine, folder) == (
+        mine / "starry_night.ckpt"
+    )
+    assert shipped.resolve_model("starry_night", said.append, mine, folder).parent == mine
+    assert said == []
+    assert shipped.resolve_model(str(photo), said.append, mine, folder) == photo
+    with pytest.raises(CheckpointError, match="not a shipped model: adain, cin, starry_night"):
+        shipped.resolve_model("nonesuch", said.append, mine, folder)
+
+
+@pytest.mark.parametrize("damage", ["byte", "truncate", "delete"])
+def test_a_damaged_shipped_file_is_refused_in_one_line(repo, photo, monkeypatch, capsys, damage):
+    folder = repo / "checkpoints"
+    monkeypatch.setattr(shipped, "SHIPPED_DIR", folder)
+    monkeypatch.setattr(shipped, "USER_DIR", repo / "nothing")
+    monkeypatch.setattr(models, "SHIPPED_DIR", folder)
+    monkeypatch.setattr(models, "USER_DIR", repo / "nothing")
+    path = folder / "starry_night.safetensors"
+    data = bytearray(path.read_bytes())
+    if damage == "byte":
+        data[len(data) // 2] ^= 1
+        path.write_bytes(bytes(data))
+    elif damage == "truncate":
+        path.write_bytes(bytes(data[:-100]))
+    else:
+        path.unlink()
+    assert infer.main(["--ckpt", "starry_night", str(photo)]) == 1
+    out, err = capsys.readouterr()
+    assert err.count("\n") == 1 and str(path) in err
+    assert ("changed or truncated" if damage != "delete" else "missing") in err
+    assert list(photo.parent.iterdir()) == [photo]  # nothing written
+    assert models.main([]) == 1
+    out, err = capsys.readouterr()
+    assert "cin" in out and "adain" in out and str(path) in err
+
+
+def test_models_lists_shipped_and_own_models(repo, tmp_path, monkeypatch, capsys):
+    mine = tmp_path / "mine"
+    save_model(mine / "ink.ckpt", TransformNet(8, 1), {"style": "ink", "steps": 12})
+    monkeypatch.setattr(models, "SHIPPED_DIR", repo / "checkpoints")
+    monkeypatch.setattr(models, "USER_DIR", mine)
+    assert models.main([]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["name", "source", "kind", "styles", "steps", "size", "file"]
+    rows = {line.split()[0]: line.split() for line in lines[1:]}
+    assert rows["ink"][1:5] == ["yours", "johnson", "ink", "12"]
+    assert rows["cin"][1:4] == ["shipped", "cin", "wave,scream"]
+    assert rows["adain"][1:3] == ["shipped", "adain"]
+
+
+def test_infer_uses_the_shipped_model_and_says_so(repo, photo, monkeypatch, capsys):
+    monkeypatch.setattr(shipped, "SHIPPED_DIR", repo / "checkpoints")
+    monkeypatch.setattr(shipped, "USER_DIR", repo / "nothing")
+    argv = [
+        "--ckpt",
+        "cin",
+        "--style",
+        "wave",
+        "--precision",
+        "fp32",
+        "-o",
+        str(photo.parent / "out"),
+    ]
+    argv.append(str(photo))
+    assert infer.main(argv) == 0
+    out = capsys.readouterr().out
+    assert out.count("using the shipped model") == 1
+    result = load_image(photo.parent / "out" / "lighthouse_wave.png")
+    net, _ = load_model(repo / "checkpoints" / "cin.safetensors")
+    with torch.no_grad():
+        expected = net.bind("wave")(load_image(photo).unsqueeze(0))[0]
+    assert (result - expected).abs().max() <= 1.5 / 255
+
+
+def test_torch_hub_entries_return_ready_modules(repo, content_dir):
+    x = load_image(content_dir / "skimage_chelsea.png", max_side=64).unsqueeze(0)
+    ships = repo / "checkpoints"
+    net = torch.hub.load(str(repo), "starry_night", source="local")
+    single, _ = load_model(ships / "starry_night.safetensors")
+    cin, _ = load_model(ships / "cin.safetensors")
+    with torch.no_grad():
+        assert torch.equal(net(x), single(x))
+        wave = torch.hub.load(str(repo), "cin", style="wave", source="local")
+        assert torch.equal(wave(x), cin.bind("wave")(x))
+        assert not torch.equal(wave(x), cin.bind("scream")(x))
+        art = load_image(content_dir / "skimage_coffee.png", max_side=96)
+        adain = torch.hub.load(str(repo), "adain", artwork=art, alpha=0.5, source="local")
+        y = adain(x)
+    assert y.shape == x.shape and 0 <= y.min() and y.max() <= 1
+    mean, std = mean_std(adain.net.encoder(art.unsqueeze(0))["relu4_1"])
+    with torch.no_grad():
+        assert torch.allclose(y, adain.net(x, mean, std, 0.5))
+    with pytest.raises(ValueError, match="styles: wave, scream"):
+        torch.hub.load(str(repo), "cin", style="starry", source="local")
+    (ships / "starry_night.safetensors").write_bytes(b"oops")
+    with pytest.raises(CheckpointError, match="changed or truncated"):
+        torch.hub.load(str(repo), "starry_night", source="local")
