@@ -34,6 +34,7 @@ from stylenet.color import luminance
 from stylenet.images import IMAGE_SUFFIXES, ImageError, find_images, load_image
 from stylenet.loss_net import LossNet, VGGWeightsError
 from stylenet.losses import gram
+from stylenet.nets.adain import STYLE_SIZE, BoundAdaIN
 from stylenet.nets.transform_net import TransformNet
 from stylenet.objective import StyleObjective
 from stylenet.optimize import INITS, PRESETS
@@ -282,6 +283,20 @@ def multistyle_view(
     return net.bind(style), {**meta, "style": style, "training": training}
 
 
+def adain_view(net: Any, args: argparse.Namespace) -> BoundAdaIN:
+    """An AdaIN model bound to the artwork --style names (--independent only: its L-BFGS
+    comparison is python -m stylenet.adain_eval, on the AdaIN paper's own losses)."""
+    if not args.style:
+        raise CheckpointError(f"{args.ckpt}: an AdaIN model; pass the artwork with --style ART")
+    if not args.independent:
+        raise CheckpointError(
+            f"{args.ckpt}: an AdaIN model; use --independent here, and python -m "
+            "stylenet.adain_eval for its comparison with optimization"
+        )
+    art = load_image(Path(args.style), max_side=STYLE_SIZE)
+    return BoundAdaIN(net, *net.style_statistics(art))
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m stylenet.evaluate", description=__doc__.splitlines()[0]
@@ -295,7 +310,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--style",
         help="multi-style models: the style to evaluate (its recorded objective); single-style "
-        "models: a style image (default: the one the model recorded)",
+        "models: a style image (default: the one the model recorded); AdaIN: the artwork",
     )
     p.add_argument("--size", type=int, default=256, help="long side of the photos (256)")
     p.add_argument("--init", choices=INITS, default="noise", help="optimization start (noise)")
@@ -322,6 +337,8 @@ def main(argv: list[str] | None = None) -> int:
         if meta.get("kind") in ("cin", "stylebank"):
             net, meta = multistyle_view(net, meta, args.ckpt, args.style)
             style_image = None
+        if meta.get("kind") == "adain":
+            net = adain_view(net, args)
         for item in args.images:
             if not Path(item).exists():
                 raise ImageError(f"{item}: no such file or folder")

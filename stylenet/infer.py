@@ -30,14 +30,12 @@ from stylenet.checkpoint import CheckpointError, load_model, model_kind
 from stylenet.color import METHODS, bare_preserve_color, blend, preserve_color
 from stylenet.export import load_onnx
 from stylenet.images import ImageError, find_images, load_image, save_image
-from stylenet.nets.adain import AdaINNet, mix_statistics
+from stylenet.nets.adain import STYLE_SIZE, AdaINNet, mix_statistics
 from stylenet.nets.transform_net import TransformNet
 from stylenet.precision import compute_dtype
 from stylenet.shipped import DamagedModelError, resolve_model
 from stylenet.tiling import stylize_adain_strips, stylize_strips
 from stylenet.video import VIDEO_SUFFIXES, VideoError, find_videos, stylize_video
-
-STYLE_SIZE = 512  # AdaIN: the artwork's long side when its statistics are taken (as the paper)
 
 
 class UsageError(ValueError):

@@ -32,6 +32,8 @@ LAYER_SCALES = {
     "random": {"relu1_1": 0.2, "relu2_1": 0.04, "relu3_1": 0.01, "relu4_1": 0.005},
 }
 
+STYLE_SIZE = 512  # the artwork's long side when its statistics are taken (as the paper)
+
 
 def layer_scales(weights: str) -> dict[str, float]:
     """LAYER_SCALES for an encoder's weights (a state-dict path counts as ImageNet weights)."""
