@@ -1,13 +1,20 @@
 """One picture of a few photos x the trained styles, for the README: `python -m stylenet.gallery`.
 
-    python -m stylenet.gallery                        # checkpoints/*.ckpt -> docs/gallery.jpg
+    python -m stylenet.gallery                        # the six shipped styles -> docs/gallery.jpg
     python -m stylenet.gallery --ckpt anime wave --photos me.jpg dog.png -o out.jpg --size 240
+    python -m stylenet.gallery --ckpt cin             # a column per style of a multi-style model
+    python -m stylenet.gallery --ckpt cin:wave adain --artworks art.jpg --alpha 0.8
 
 Rows are photos (first column the photo itself), columns are styles under a header naming them.
-Every cell is a centre-cropped square; each style is applied to the crop at twice the tile size
-and scaled down, so strokes look as they do on a photo of about the training size. The JPEG
-quality is the highest that keeps the file within --max-kb. Default paths are in the project
-folder; the shared photos are used only where ../shared/images/content/ exists.
+--ckpt takes files or names (stylenet/shipped.py: the user's checkpoints/<name>.ckpt, else the
+shipped model); without it the columns are anime, starry_night, wave, scream, kandinsky and
+shipwreck where found. A multi-style model (CIN, StyleBank) gives a column per style, or the one
+of NAME:STYLE; an AdaIN model a column per --artworks file. Every cell is a centre-cropped
+square; each style is applied to the crop at twice the tile size and scaled down, so strokes look
+as they do on a photo of about the training size. The JPEG quality is the highest that keeps the
+file within --max-kb. A model or artwork that fails is reported in one line and left out (exit
+status 1). Default paths are in the project folder; the shared photos are used only where
+../shared/images/content/ exists.
 """
 
 from __future__ import annotations
@@ -21,13 +28,13 @@ from pathlib import Path
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
+from stylenet import shipped
 from stylenet.atomic import atomic_write
-from stylenet.checkpoint import CheckpointError, load_model
+from stylenet.checkpoint import CheckpointError, load_model, model_kind
 from stylenet.images import ImageError, find_images, load_pil, to_pil, to_tensor
-from stylenet.infer import resolve_checkpoint, stylize
+from stylenet.infer import UsageError, load_stylizer
 
 ROOT = Path(__file__).resolve().parent.parent
-CHECKPOINT_DIR = ROOT / "checkpoints"
 PHOTO_DIR = ROOT / "data" / "photos"
 SHARED_PHOTOS = ROOT.parent / "shared" / "images" / "content"
 SHARED_NAMES = (  # a portrait, a landscape, people: Kodak's, free to show; none is in data/photos
@@ -36,7 +43,8 @@ SHARED_NAMES = (  # a portrait, a landscape, people: Kodak's, free to show; none
     "kodak_kodim14_rafting.png",
 )
 OUTPUT = ROOT / "docs" / "gallery.jpg"
-STYLE_ORDER = ("anime", "starry_night", "wave", "scream", "kandinsky", "shipwreck")
+DEFAULT_MODELS = ("anime", "starry_night", "wave", "scream", "kandinsky", "shipwreck")
+ARTWORKS = (ROOT / "data" / "styles" / "starry_night.jpg", ROOT / "data" / "styles" / "scream.jpg")
 HEADER = 28  # px: the row of style names above the tiles
 GAP = 4  # px of white around and between tiles
 STYLIZE_SCALE = 2  # stylize at this multiple of the tile size, then scale down
@@ -49,14 +57,30 @@ def default_photos() -> list[Path]:
     return shared or (find_images(PHOTO_DIR) if PHOTO_DIR.is_dir() else [])
 
 
-def style_key(path: Path) -> tuple[int, str]:
-    """STYLE_ORDER first, then the other names alphabetically."""
-    name = path.stem
-    return (STYLE_ORDER.index(name), "") if name in STYLE_ORDER else (len(STYLE_ORDER), name)
+def default_models() -> list[str]:
+    """The DEFAULT_MODELS the user trained (shipped.USER_DIR) or that ship, in that order."""
+    sums = shipped.shipped_sums(shipped.SHIPPED_DIR)
+    mine = [p.stem for s in ("*.ckpt", "*.safetensors") for p in shipped.USER_DIR.glob(s)]
+    return [n for n in DEFAULT_MODELS if n in sums or n in mine]
 
 
-def default_checkpoints() -> list[Path]:
-    return sorted(CHECKPOINT_DIR.glob("*.ckpt"), key=style_key)
+def split_spec(spec: str) -> tuple[str, str | None]:
+    """'cin:wave' -> ('cin', 'wave'); a file or a name without a colon -> (spec, None)."""
+    name, colon, style = spec.rpartition(":")
+    return (name, style) if colon and name and not Path(spec).exists() else (spec, None)
+
+
+def choices(path: Path, style: str | None, artworks: list[Path] | None, alpha: float) -> list[dict]:
+    """load_stylizer's keyword arguments for each column of the model at path."""
+    kind = model_kind(path)
+    if kind == "adain":
+        artworks = artworks or [a for a in ARTWORKS if a.is_file()]
+        if not artworks:
+            raise UsageError(f"{path}: an AdaIN model; pass the artwork(s) with --artworks FILE")
+        return [{"style": [str(a)], "alpha": alpha} for a in artworks]
+    if kind in ("cin", "stylebank") and style is None:
+        return [{"style": s} for s in load_model(path)[1].get("styles", [])]
+    return [{"style": style}]  # UsageError from load_stylizer for a style of a single-style model
 
 
 def canvas_size(rows: int, cols: int, size: int) -> tuple[int, int]:
@@ -82,9 +106,10 @@ def compose(photos: list[Image.Image], columns: list[tuple[str, list[Image.Image
     labels = ["photo"] + [name for name, _ in columns]
     canvas = Image.new("RGB", canvas_size(len(photos), len(labels), size), "white")
     draw = ImageDraw.Draw(canvas)
-    font = _font(15)
+    fonts = [_font(px) for px in (15, 13, 11)]  # the largest that fits, else cut to fit
     for c, label in enumerate(labels):
         text = label.replace("_", " ")
+        font = next((f for f in fonts if draw.textlength(text, font=f) <= size), fonts[-1])
         while len(text) > 3 and draw.textlength(text, font=font) > size:
             text = text[:-2] + "…"
         x = GAP + c * (size + GAP) + size / 2
@@ -125,7 +150,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--ckpt",
         nargs="+",
-        help=f"models, one column each, in this order (default: {CHECKPOINT_DIR}/*.ckpt)",
+        metavar="MODEL",
+        help="model files or names (the user's checkpoints/<name>.ckpt, else the shipped model), "
+        "in this order: one column each, one per style for a multi-style model (NAME:STYLE for "
+        "one), one per --artworks file for an AdaIN model (default: "
+        f"{', '.join(DEFAULT_MODELS)}, those found)",
+    )
+    p.add_argument(
+        "--artworks",
+        nargs="+",
+        type=Path,
+        metavar="FILE",
+        help="AdaIN models: the artworks, one column each (default: "
+        f"{', '.join(str(a) for a in ARTWORKS)}, those present)",
+    )
+    p.add_argument(
+        "--alpha", type=float, default=1.0, help="AdaIN models: style strength 0..1 (default 1)"
     )
     p.add_argument("-o", "--output", type=Path, default=OUTPUT, help=f"JPEG (default {OUTPUT})")
     p.add_argument("--size", type=int, default=200, help="tile side in pixels (default 200)")
@@ -135,6 +175,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.size < 16:
         p.error(f"--size {args.size}: at least 16 px")
+    if not 0.0 <= args.alpha <= 1.0:
+        p.error(f"--alpha {args.alpha}: must be between 0 and 1")
     if args.max_kb <= 0:
         p.error(f"--max-kb {args.max_kb}: must be positive")
     if args.output.suffix.lower() not in (".jpg", ".jpeg"):
@@ -151,11 +193,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.output.exists() and not args.overwrite:
         err(f"{args.output}: exists (pass --overwrite to replace it)")
         return 1
-    ckpts = [Path(c) for c in args.ckpt] if args.ckpt else default_checkpoints()
-    if not ckpts:
+    specs = [split_spec(c) for c in args.ckpt or default_models()]
+    if not specs:
         err(
-            f"no checkpoints in {CHECKPOINT_DIR}/; train one with "
-            "`python train.py style=<name> loss=vgg19` (or pass --ckpt FILE ...)"
+            f"no checkpoints ({', '.join(DEFAULT_MODELS)}) in {shipped.USER_DIR}/ or shipped in "
+            f"{shipped.SHIPPED_DIR}/; train one with `python train.py style=<name> loss=vgg19` "
+            "(or pass --ckpt FILE ...)"
         )
         return 2
     failed = 0
@@ -176,24 +219,34 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(photos)} photo(s): {', '.join(names)}")
     device = torch.device(args.device)
     columns: list[tuple[str, list[Image.Image]]] = []
-    for i, ckpt in enumerate(ckpts, 1):
+    for i, (name, style) in enumerate(specs, 1):
         try:
-            net, meta = load_model(resolve_checkpoint(str(ckpt)), single_style=True)
-        except CheckpointError as e:
+            path = shipped.resolve_model(name, print, shipped.USER_DIR, shipped.SHIPPED_DIR)
+            kwargs = choices(path, style, args.artworks, args.alpha)
+        except (CheckpointError, UsageError) as e:
             err(str(e))
             failed += 1
             continue
-        style = str(meta.get("style", ckpt.stem))
-        start = time.perf_counter()
-        net.to(device)
-        tiles = []
-        for photo in photos:
-            out = to_pil(stylize(net, to_tensor(photo), device))
-            tiles.append(out.resize((args.size, args.size), Image.Resampling.LANCZOS))
-        steps = meta.get("steps")  # training steps, shown so a short run reads as one
-        columns.append((f"{style}, {steps} steps" if steps else style, tiles))
-        took = time.perf_counter() - start
-        print(f"[{i}/{len(ckpts)}] {style} ({ckpt}): {len(tiles)} photo(s) in {took:.1f} s")
+        for kw in kwargs:
+            start = time.perf_counter()
+            try:
+                run, meta = load_stylizer(str(path), device, **kw)
+            except (CheckpointError, UsageError, ImageError) as e:
+                err(str(e))
+                failed += 1
+                continue
+            label = str(meta.get("style", path.stem))
+            if meta.get("kind") in ("cin", "stylebank", "adain"):
+                label = f"{path.stem}: {label}"  # the model, then its style or artwork
+            if meta.get("steps"):  # training steps, shown so a short run reads as one
+                label += f", {meta['steps']} steps"
+            tiles = []
+            for photo in photos:
+                out = to_pil(run(to_tensor(photo)))
+                tiles.append(out.resize((args.size, args.size), Image.Resampling.LANCZOS))
+            columns.append((label, tiles))
+            took = time.perf_counter() - start
+            print(f"[{i}/{len(specs)}] {label} ({path}): {len(tiles)} photo(s) in {took:.1f} s")
     if not columns:
         err("no usable checkpoints")
         return 1
