@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import shutil
+import statistics
 from pathlib import Path
 
 import pytest
 import torch
 from PIL import Image
 from safetensors.torch import load_file
+from trainrun import losses, train
 
 from stylenet import infer, models, shipped
 from stylenet.checkpoint import CheckpointError, load_model, save_model
@@ -175,3 +177,27 @@ def test_torch_hub_entries_return_ready_modules(repo, content_dir):
     (ships / "starry_night.safetensors").write_bytes(b"oops")
     with pytest.raises(CheckpointError, match="changed or truncated"):
         torch.hub.load(str(repo), "starry_night", source="local")
+
+
+@pytest.mark.slow
+def test_model_init_continues_a_single_style_net_and_starts_cin_from_it(tmp_path):
+    """model.init: a second run starts from the first one's weights (its first losses are the
+    first run's late ones, not a fresh net's) and counts its steps on; CIN starts from it too."""
+    first = train(tmp_path / "a", "style=starry_night", "trainer.max_steps=30")
+    assert first.returncode == 0, first.stderr[-3000:]
+    a = tmp_path / "a" / "export" / "starry_night.ckpt"
+    fresh = losses(tmp_path / "a")
+    assert statistics.fmean(fresh[s] for s in range(25, 30)) < 0.8 * fresh[0]
+    again = train(tmp_path / "b", "style=starry_night", f"model.init={a}", "trainer.max_steps=5")
+    assert again.returncode == 0, again.stderr[-3000:]
+    warm = losses(tmp_path / "b")
+    assert statistics.fmean(warm.values()) < 0.8 * fresh[0]
+    _, meta = load_model(tmp_path / "b" / "export" / "starry_night.ckpt")
+    assert meta["steps"] == 35 and meta["training"]["init"]["steps"] == 30
+    cin = train(tmp_path / "c", "model=cin", "styles=[starry_night,wave]", f"model.init={a}",
+                "trainer.max_steps=2", "model.name=c")  # fmt: skip
+    assert cin.returncode == 0, cin.stderr[-3000:]
+    assert losses(tmp_path / "c")[0] < 0.8 * fresh[0]  # starry_night's first step: warm
+    bad = train(tmp_path / "d", "style=wave", f"model.init={a}", "model.channels=16")
+    said = bad.stdout + bad.stderr
+    assert bad.returncode == 2 and "error: model.init=" in said and "differs" in said, said
