@@ -1,15 +1,20 @@
 """Stylize photos in the browser: `python -m stylenet.app [--checkpoints DIR] [--port 7860]`.
 
-A local Gradio page: upload a photo (or take one with the webcam), pick a model from the
-checkpoints folder, set strength and colour preservation, compare before/after, download the
-full-size result. Models load and photos are stylized exactly as `infer.py` does it (safe loader,
-strip-wise execution for large photos). Works offline; bound to 127.0.0.1 unless told otherwise.
+A local Gradio page: upload a photo (or take one with the webcam), pick a model, set strength and
+colour preservation, compare before/after, download the full-size result. The models are the
+user's own files in the checkpoints folder (default `checkpoints/`) and the models shipped in the
+repository (stylenet/shipped.py; sha256-checked before each use), whose entries a user's file of
+the same name hides. A multi-style model (CIN, StyleBank) shows a Style choice; an AdaIN model an
+Artwork upload and an Alpha slider. Models load and photos are stylized exactly as `infer.py` does
+it (`load_stylizer`: safe loader, strip-wise execution for large photos); loaded models are kept
+for the next click. Works offline; bound to 127.0.0.1 unless told otherwise.
 """
 
 from __future__ import annotations
 
 import argparse
 import atexit
+import functools
 import html
 import math
 import os
@@ -19,6 +24,7 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported
@@ -27,26 +33,106 @@ import gradio as gr  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from stylenet.checkpoint import CheckpointError, load_model  # noqa: E402
+from stylenet.checkpoint import MULTI_STYLE, CheckpointError, _read, load_model  # noqa: E402
 from stylenet.color import METHODS  # noqa: E402
 from stylenet.images import IMAGE_SUFFIXES, ImageError, load_image, save_image  # noqa: E402
-from stylenet.infer import apply_controls, output_path, stylize  # noqa: E402
+from stylenet.infer import (  # noqa: E402
+    STYLE_SIZE,
+    UsageError,
+    adain_stylizer,
+    apply_controls,
+    load_stylizer,
+    output_path,
+)
+from stylenet.shipped import SHIPPED_DIR, shipped_sums, verified  # noqa: E402
 
 MODEL_SUFFIXES = (".ckpt", ".safetensors")
 MAX_MEGAPIXELS = 16.0  # 4000 x 4000, or a 4000 x 3000 phone photo with room to spare
 NO_COLOR = "off"
+SHIPPED = " (shipped)"  # the label suffix of a shipped model
+DEFAULT_ART = SHIPPED_DIR.parent / "data" / "styles" / "starry_night.jpg"  # AdaIN's first artwork
+
+Stylizer = tuple[Callable[[torch.Tensor], torch.Tensor], dict]
 
 
-def find_models(folder: Path) -> dict[str, Path]:
-    """Dropdown label -> model file, for every *.ckpt / *.safetensors directly in folder.
+def find_models(folder: Path, shipped: Path = SHIPPED_DIR) -> dict[str, Path]:
+    """Dropdown label -> model file: every *.ckpt / *.safetensors directly in folder, by file name,
+    then every shipped model as "<name> (shipped)" unless a file of folder has its name (the
+    user's own model is preferred, as by infer.py). Shipped files in folder are listed once."""
+    sums = shipped_sums(shipped)
 
-    Today every file is one single-style model, labelled by its file name. A multi-style or AdaIN
-    checkpoint would add one label per style here and map it to (file, style) instead.
-    """
-    if not folder.is_dir():
-        return {}
-    files = sorted(p for p in folder.iterdir() if p.suffix in MODEL_SUFFIXES and p.is_file())
-    return {p.name: p for p in files}
+    def shipped_file(p: Path) -> bool:
+        return p.suffix == ".safetensors" and p.stem in sums and p.parent.samefile(shipped)
+
+    own = {}
+    if folder.is_dir():
+        for p in sorted(folder.iterdir()):
+            if p.suffix in MODEL_SUFFIXES and p.is_file() and not shipped_file(p):
+                own[p.name] = p
+    mine = {p.stem for p in own.values()}
+    return own | {n + SHIPPED: shipped / f"{n}.safetensors" for n in sorted(sums) if n not in mine}
+
+
+def model_file(label: str, path: Path, shipped: Path = SHIPPED_DIR) -> Path:
+    """The file to load for a dropdown entry: a shipped model only after its sha256 matched."""
+    return verified(label.removesuffix(SHIPPED), shipped) if label.endswith(SHIPPED) else path
+
+
+@functools.lru_cache(maxsize=64)
+def _meta(path: str, mtime_ns: int, size: int) -> dict:
+    return _read(Path(path))[1]
+
+
+def model_styles(path: Path) -> tuple[str, list[str]]:
+    """(kind, style names) of a model file without building its net: kind as
+    checkpoint.model_kind ("other" for a file that does not read), names for multi-style ones."""
+    try:
+        st = path.stat()
+        meta = _meta(str(path), st.st_mtime_ns, st.st_size)
+    except (OSError, CheckpointError):
+        return "other", []
+    kind = str(meta.get("kind", "johnson"))
+    return kind, list(meta.get("styles") or []) if kind in MULTI_STYLE else []
+
+
+@functools.lru_cache(maxsize=8)
+def _stylizer(path: str, mtime_ns: int, size: int, device: str, precision: str, style) -> Stylizer:
+    return load_stylizer(path, device, precision, style=style)
+
+
+@functools.lru_cache(maxsize=1)
+def _adain_net(path: str, mtime_ns: int, size: int, device: str) -> tuple[torch.nn.Module, dict]:
+    net, meta = load_model(path)  # the VGG19 encoder takes seconds: kept across artworks
+    return net.to(device), meta
+
+
+@functools.lru_cache(maxsize=8)
+def _adain(path: str, mtime_ns: int, size: int, device: str, precision: str, art: str,
+           art_mtime: int, alpha: float) -> Stylizer:  # fmt: skip
+    net, meta = _adain_net(path, mtime_ns, size, device)
+    controls = ([art], None, alpha, STYLE_SIZE)  # as infer.py --style ART --alpha A
+    return adain_stylizer(net, dict(meta), Path(path), device, precision, *controls)
+
+
+def get_stylizer(
+    path: Path,
+    device: str = "cpu",
+    precision: str = "auto",
+    style: str | None = None,
+    art: str | None = None,
+    alpha: float = 1.0,
+) -> Stylizer:
+    """infer.load_stylizer's (run, meta) for a model file, cached until the file (or the artwork)
+    changes. style counts for multi-style models only, art (a file) and alpha for AdaIN ones."""
+    st = path.stat()
+    key = (str(path), st.st_mtime_ns, st.st_size, device, precision)
+    kind, styles = model_styles(path)
+    if kind != "adain":
+        return _stylizer(*key, style if styles else None)
+    if not art:
+        raise UsageError("Upload an artwork: an AdaIN model takes its style from a picture.")
+    art_mtime = Path(art).stat().st_mtime_ns if Path(art).is_file() else 0  # else load_image says
+    return _adain(*key, art, art_mtime, float(alpha))
 
 
 def no_models_text(folder: Path) -> str:
@@ -83,30 +169,109 @@ def fail(message: str) -> gr.Error:
     return gr.Error(html.escape(message), duration=None, print_exception=False)
 
 
-class _Model:
-    """The last model used, reloaded when another file is picked or the file changes."""
-
-    key: tuple | None = None
-    net: torch.nn.Module | None = None
-    meta: dict | None = None
-
-    def get(self, path: Path, device: str) -> tuple[torch.nn.Module, dict]:
-        st = path.stat()
-        key = (str(path), st.st_mtime_ns, st.st_size, device)
-        if key != self.key:
-            self.key = None
-            net, meta = load_model(
-                path, single_style=True
-            )  # CheckpointError with infer.py's message
-            self.net, self.meta, self.key = net.to(device), meta, key
-        return self.net, self.meta
-
-
 def upload_path(payload: dict | None) -> str | None:
-    """The server-side copy of an uploaded photo, from the raw payload of an event run with
+    """The server-side copy of an uploaded picture, from the raw payload of an event run with
     preprocess=False: gradio then leaves decoding to stylenet.images (its own decoder would fail
     on a bad file with a message of its own)."""
     return (payload or {}).get("path")
+
+
+class Service:
+    """What the page does, as plain methods: the model list, each model's controls, stylizing."""
+
+    def __init__(
+        self,
+        checkpoints: Path,
+        shipped: Path = SHIPPED_DIR,
+        max_megapixels: float = MAX_MEGAPIXELS,
+        device: str = "cpu",
+        precision: str = "auto",
+        results: Path | None = None,
+    ):
+        self.checkpoints, self.shipped, self.max_megapixels = checkpoints, shipped, max_megapixels
+        self.device, self.precision = device, precision
+        if results is None:  # full-size results to download
+            results = Path(tempfile.mkdtemp(prefix="stylenet-app-"))
+            atexit.register(shutil.rmtree, results, True)
+        self.results = results
+
+    def models(self) -> dict[str, Path]:
+        return find_models(self.checkpoints, self.shipped)
+
+    def refresh(self, current: str | None):
+        names = list(self.models())
+        value = current if current in names else (names[0] if names else None)
+        note = "" if names else no_models_text(self.checkpoints)
+        return gr.update(choices=names, value=value), gr.update(value=note, visible=not names)
+
+    def kind(self, label: str | None) -> tuple[str, list[str]]:
+        """model_styles of a dropdown entry; ("other", []) for none."""
+        path = self.models().get(label or "")
+        return model_styles(path) if path else ("other", [])
+
+    def controls(self, label: str | None, current: str | None = None):
+        """Updates of the Style dropdown (multi-style models), Artwork and Alpha (AdaIN)."""
+        kind, styles = self.kind(label)
+        style = current if current in styles else (styles[0] if styles else None)
+        adain = gr.update(visible=kind == "adain")
+        return gr.update(choices=styles, value=style, visible=bool(styles)), adain, adain
+
+    def read_photo(self, photo: str) -> torch.Tensor:
+        src = Path(photo)
+        try:
+            check_pixels(src, src.name, self.max_megapixels)
+            return load_image(src)
+        except ImageError as e:  # messages name gradio's temporary copy: show the file's name
+            raise fail(str(e).replace(str(src), src.name)) from None
+
+    def check_upload(self, payload: dict | None) -> None:
+        if upload_path(payload):
+            self.read_photo(upload_path(payload))
+
+    def run(
+        self,
+        payload: dict | None,
+        label: str | None,
+        style: str | None = None,
+        art: dict | None = None,
+        alpha: float = 1.0,
+        strength: float = 1.0,
+        color: str = NO_COLOR,
+    ) -> tuple[tuple[str, str], str]:
+        """((photo, result), result): the stylized photo written as <stem>_<style>.<ext>."""
+        photo = upload_path(payload)
+        if not photo:
+            raise fail("Upload a photo first (or take one with the webcam).")
+        models = self.models()
+        if not models:
+            raise fail(no_models_text(self.checkpoints).replace("`", ""))
+        if label not in models:
+            raise fail(f"{label}: no such model in {self.checkpoints.resolve()}; press ↻")
+        src = Path(photo)
+        image = self.read_photo(photo)
+        artwork = upload_path(art)
+        try:
+            path = model_file(label, models[label], self.shipped)
+            run, meta = get_stylizer(path, self.device, self.precision, style, artwork, alpha)
+        except UsageError as e:
+            raise fail(str(e)) from None
+        except ImageError as e:  # the artwork; messages name gradio's copy: show the file's name
+            raise fail(f"error: {e}".replace(str(artwork), Path(artwork).name)) from None
+        except (CheckpointError, RuntimeError, OSError, ValueError) as e:  # as infer.py's
+            raise fail(f"error: {e}") from None
+        try:
+            styled = run(image)
+        except MemoryError:
+            raise fail("error: not enough memory for this photo") from None
+        preserve = None if color == NO_COLOR else color
+        out = apply_controls(styled, image, preserve, float(strength))
+        for old in self.results.iterdir():  # results older than an hour
+            if old.stat().st_mtime < time.time() - 3600:
+                shutil.rmtree(old, ignore_errors=True)
+        name_src = src if src.suffix.lower() in IMAGE_SUFFIXES else src.with_suffix(".png")
+        dst = output_path(name_src, str(meta["style"]), Path(tempfile.mkdtemp(dir=self.results)))
+        save_image(out, dst)
+        return (str(src), str(dst)), str(dst)
 
 
 def build_app(
@@ -114,68 +279,21 @@ def build_app(
     max_megapixels: float = MAX_MEGAPIXELS,
     device: str = "cpu",
     precision: str = "auto",
+    shipped: Path = SHIPPED_DIR,
 ) -> gr.Blocks:
-    """The page; nothing is loaded until a photo is stylized. precision: as infer.py's."""
-    model = _Model()
-    results = Path(tempfile.mkdtemp(prefix="stylenet-app-"))  # full-size results to download
-    atexit.register(shutil.rmtree, results, True)
-
-    def choices() -> list[str]:
-        return list(find_models(checkpoints))
-
-    def refresh(current: str | None):
-        names = choices()
-        value = current if current in names else (names[0] if names else None)
-        note = "" if names else no_models_text(checkpoints)
-        return gr.update(choices=names, value=value), gr.update(value=note, visible=not names)
-
-    def read_photo(photo: str) -> torch.Tensor:
-        src = Path(photo)
-        try:
-            check_pixels(src, src.name, max_megapixels)
-            return load_image(src)
-        except ImageError as e:  # messages name gradio's temporary copy: show the file's name
-            raise fail(str(e).replace(str(src), src.name)) from None
-
-    def check_upload(payload: dict | None) -> None:
-        if upload_path(payload):
-            read_photo(upload_path(payload))
-
-    def run(payload: dict | None, name: str | None, strength: float, color: str):
-        photo = upload_path(payload)
-        if not photo:
-            raise fail("Upload a photo first (or take one with the webcam).")
-        models = find_models(checkpoints)
-        if not models:
-            raise fail(no_models_text(checkpoints).replace("`", ""))
-        if name not in models:
-            raise fail(f"{name}: no such model in {checkpoints.resolve()}; press ↻")
-        src = Path(photo)
-        image = read_photo(photo)
-        try:
-            net, meta = model.get(models[name], device)
-        except (CheckpointError, RuntimeError) as e:
-            raise fail(f"error: {e}") from None
-        preserve = None if color == NO_COLOR else color
-        styled = stylize(net, image, device, precision)
-        out = apply_controls(styled, image, preserve, float(strength))
-        for old in results.iterdir():  # results older than an hour
-            if old.stat().st_mtime < time.time() - 3600:
-                shutil.rmtree(old, ignore_errors=True)
-        name_src = src if src.suffix.lower() in IMAGE_SUFFIXES else src.with_suffix(".png")
-        style = str(meta.get("style", "styled"))
-        dst = output_path(name_src, style, Path(tempfile.mkdtemp(dir=results)))
-        save_image(out, dst)
-        return (str(src), str(dst)), str(dst)
-
+    """The page; nothing is loaded until a photo is stylized. precision: as infer.py's; shipped:
+    the folder of the shipped models and their SHA256SUMS."""
+    s = Service(checkpoints, shipped, max_megapixels, device, precision)
     with gr.Blocks(title="stylenet", analytics_enabled=False, delete_cache=(3600, 3600)) as app:
         gr.Markdown(
             "# stylenet: fast neural style transfer\n"
             "Upload a photo or take one with the webcam, pick a model and press **Stylize**. "
             f"Photos up to **{size_limit(max_megapixels)}**; larger ones are refused. "
-            f"Models are the `.ckpt` / `.safetensors` files in `{checkpoints.resolve()}`."
+            f"Models are the `.ckpt` / `.safetensors` files in `{checkpoints.resolve()}` and the "
+            "models shipped with stylenet (a file of yours with the same name is used instead)."
         )
-        names = choices()
+        names = list(s.models())
+        kind, styles = s.kind(names[0] if names else None)
         with gr.Row():
             with gr.Column():
                 photo = gr.Image(
@@ -189,6 +307,21 @@ def build_app(
                 missing = gr.Markdown(
                     no_models_text(checkpoints), visible=not names, elem_id="no-models"
                 )
+                style = gr.Dropdown(
+                    styles, value=styles[0] if styles else None, label="Style", visible=bool(styles)
+                )
+                art = gr.Image(
+                    DEFAULT_ART if DEFAULT_ART.is_file() else None,
+                    label="Artwork (AdaIN takes its style from this picture)",
+                    type="filepath",
+                    sources=["upload"],
+                    elem_id="artwork",
+                    visible=kind == "adain",
+                )
+                alpha = gr.Slider(
+                    0, 1, value=1, step=0.05, visible=kind == "adain",
+                    label="Alpha (AdaIN's style strength in feature space)",
+                )  # fmt: skip
                 strength = gr.Slider(
                     0, 1, value=1, step=0.05, label="Strength (0: the photo, 1: full style)"
                 )
@@ -202,15 +335,24 @@ def build_app(
             with gr.Column():
                 compare = gr.ImageSlider(label="Before / after (drag the handle)", type="filepath")
                 result = gr.File(label="Full-size result")
-        again.click(refresh, pick, [pick, missing])
-        photo.upload(check_upload, photo, None, preprocess=False)
-        go.click(run, [photo, pick, strength, color], [compare, result], preprocess=False)
+        extra = [style, art, alpha]
+        again.click(s.refresh, pick, [pick, missing]).then(s.controls, [pick, style], extra)
+        pick.change(s.controls, [pick, style], extra)
+        photo.upload(s.check_upload, photo, None, preprocess=False)
+        inputs = [photo, pick, style, art, alpha, strength, color]
+        go.click(s.run, inputs, [compare, result], preprocess=False)
     return app
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m stylenet.app", description=__doc__.splitlines()[0])
     p.add_argument("--checkpoints", type=Path, default=Path("checkpoints"), help="model folder")
+    p.add_argument(
+        "--shipped",
+        type=Path,
+        default=SHIPPED_DIR,
+        help="folder of the shipped models and their SHA256SUMS (default: the repository's)",
+    )
     p.add_argument("--host", default="127.0.0.1", help="0.0.0.0 serves every network (careful)")
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--share", action="store_true", help="public Gradio share link (careful)")
@@ -235,7 +377,9 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # exit cleanly: atexit removes results
-    app = build_app(args.checkpoints, args.max_megapixels, args.device, args.precision)
+    app = build_app(
+        args.checkpoints, args.max_megapixels, args.device, args.precision, args.shipped
+    )
     app.queue(default_concurrency_limit=1)
     app.launch(
         server_name=args.host,

@@ -1,15 +1,19 @@
 """The web page (`python -m stylenet.app`) in headless Chromium, driven by Playwright.
 
-The app runs as a subprocess on a free port with a tmp checkpoints folder (a tiny model, a hostile
-pickle, a corrupt file); every request that leaves 127.0.0.1 is blocked and recorded. The result
-is compared pixel for pixel with what `infer.py` writes for the same photo and settings.
+The app runs as a subprocess on a free port with a tmp checkpoints folder (tiny single-style,
+CIN and AdaIN models, a hostile pickle, a corrupt file) and a tmp shipped folder; every request that
+leaves 127.0.0.1 is blocked and recorded. The result is compared pixel for pixel with what
+`infer.py` writes for the same photo and settings. The page's logic (model list, shipped models,
+style and artwork choices, errors) is also tested directly through stylenet.app.Service.
 """
 
 from __future__ import annotations
 
+import html
 import io
 import os
 import pickle
+import re
 import shutil
 import socket
 import subprocess
@@ -18,16 +22,22 @@ import time
 import urllib.request
 from pathlib import Path
 
+import gradio as gr
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 from playwright.sync_api import Page, expect, sync_playwright
 
-from stylenet.app import find_models, parse_args
+import stylenet.app as app_module
+from stylenet.app import Service, find_models, parse_args
 from stylenet.checkpoint import save_model
+from stylenet.images import load_image, save_image
 from stylenet.infer import main as infer_main
+from stylenet.nets.adain import ENCODER_LAYER, Decoder, layer_scales
+from stylenet.nets.cin import CINNet
 from stylenet.nets.transform_net import TransformNet
+from stylenet.shipped import sha256
 
 pytestmark = pytest.mark.slow
 
@@ -56,7 +66,7 @@ def free_port() -> int:
 class App:
     """`python -m stylenet.app` on a free port, started in the background."""
 
-    def __init__(self, checkpoints: Path, tmp: Path):
+    def __init__(self, checkpoints: Path, shipped: Path, tmp: Path):
         self.tmp, self.log = tmp, tmp / "app.log"
         port = free_port()
         env = {**os.environ, "OMP_NUM_THREADS": "1", "GRADIO_TEMP_DIR": str(tmp / "gradio")}
@@ -64,7 +74,7 @@ class App:
         env["PYTHONPATH"] = str(ROOT)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "stylenet.app", "--checkpoints", str(checkpoints)]
-            + ["--port", str(port), "--precision", "fp32"],
+            + ["--shipped", str(shipped), "--port", str(port), "--precision", "fp32"],
             cwd=tmp,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -95,13 +105,51 @@ def stop(proc: subprocess.Popen) -> None:
         proc.kill()
 
 
+def cin_net() -> CINNet:
+    """A tiny CIN net whose styles a and b differ."""
+    torch.manual_seed(0)
+    net = CINNet(["a", "b"], channels=8, num_residual=1)
+    with torch.no_grad():
+        for p in net.style_parameters(["b"]):
+            p.add_(0.5 * torch.randn_like(p))
+    return net
+
+
+def adain_checkpoint(path: Path) -> Path:
+    """A random decoder for the random VGG encoder (no download), He-initialised so that its
+    picture depends on the artwork and alpha (the default init all but flattens it)."""
+    meta = {"kind": "adain", "style": "adain", "encoder": {"arch": "vgg19", "weights": "random"}}
+    torch.manual_seed(0)
+    decoder = Decoder(layer_scales("random")[ENCODER_LAYER])
+    convs = [m for m in decoder.modules() if isinstance(m, torch.nn.Conv2d)]
+    with torch.no_grad():
+        for conv in convs:
+            torch.nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
+            conv.bias.zero_()
+        convs[-1].bias.fill_(0.5)
+    return save_model(path, decoder, meta)
+
+
+def ship(folder: Path, name: str, net: torch.nn.Module, meta: dict) -> Path:
+    """A shipped model: folder/<name>.safetensors, listed with its sha256 in folder/SHA256SUMS."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = save_model(folder / f"{name}.safetensors", net, meta)
+    with open(folder / "SHA256SUMS", "a") as f:
+        f.write(f"{sha256(path)}  {path.name}\n")
+    return path
+
+
 @pytest.fixture(scope="module")
 def models(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("checkpoints")
     torch.manual_seed(0)
     save_model(d / "ink.safetensors", TransformNet(8, 1), {"style": "ink"})
+    save_model(d / "duo.safetensors", cin_net(), {})
+    adain_checkpoint(d / "adain.safetensors")
     (d / "broken.ckpt").write_bytes(b"PK\x03\x04 not really a zip")
     (d / "evil.ckpt").write_bytes(pickle.dumps(Payload(d.parent / "PWNED")))
+    torch.manual_seed(1)
+    ship(d.parent / "shipped", "mosaic", TransformNet(8, 1), {"style": "mosaic"})
     return d
 
 
@@ -110,7 +158,8 @@ def apps(models, tmp_path_factory):
     """The app on the test models, and one on an empty folder; both start at once."""
     empty = tmp_path_factory.mktemp("empty")
     (empty / "none").mkdir()
-    both = App(models, tmp_path_factory.mktemp("app")), App(empty / "none", empty)
+    app_dir = tmp_path_factory.mktemp("app")
+    both = App(models, models.parent / "shipped", app_dir), App(empty / "none", empty, empty)
     yield both
     for app in both:
         stop(app.proc)
@@ -191,18 +240,193 @@ def errors(page: Page, text: str):
     return page.locator("[data-testid=toast-text]").filter(has_text=text)
 
 
-def infer_output(model: Path, photo: Path, out: Path, *flags: str) -> np.ndarray:
+def infer_output(
+    model: Path, photo: Path, out: Path, *flags: str, style: str = "ink"
+) -> np.ndarray:
     args = ["--ckpt", str(model), str(photo), "-o", str(out), "--precision", "fp32", *flags]
     assert infer_main(args) == 0
-    return np.asarray(Image.open(out / f"{photo.stem}_ink{photo.suffix}"))
+    return np.asarray(Image.open(out / f"{photo.stem}_{style}{photo.suffix}"))
 
 
 def test_defaults_and_model_list(models, tmp_path):
     args = parse_args([])
     assert (args.host, args.port, args.share, args.precision) == ("127.0.0.1", 7860, False, "auto")
+    assert args.checkpoints == Path("checkpoints") and args.shipped == app_module.SHIPPED_DIR
     (models / "notes.txt").write_text("not a model")
-    assert list(find_models(models)) == ["broken.ckpt", "evil.ckpt", "ink.safetensors"]
-    assert find_models(tmp_path / "missing") == {}
+    own = ["adain.safetensors", "broken.ckpt", "duo.safetensors", "evil.ckpt", "ink.safetensors"]
+    assert list(find_models(models, tmp_path / "none")) == own
+    assert find_models(tmp_path / "missing", tmp_path / "none") == {}
+
+
+# The page's logic, called directly (Service is what build_app wires to the page).
+
+
+@pytest.fixture
+def photo(tmp_path, content_dir) -> Path:
+    """A real photo, small so the tests stay quick."""
+    dst = tmp_path / "photo.png"
+    save_image(load_image(content_dir / PHOTO, max_side=96), dst)
+    return dst
+
+
+def service(tmp_path: Path, user: Path, shipped: Path) -> Service:
+    results = tmp_path / "results"
+    results.mkdir(exist_ok=True)
+    return Service(user, shipped, precision="fp32", results=results)
+
+
+def message(e: pytest.ExceptionInfo) -> str:
+    return html.unescape(e.value.message)
+
+
+def test_model_list_holds_own_and_shipped_models(tmp_path):
+    shipped, user = tmp_path / "shipped", tmp_path / "user"
+    torch.manual_seed(0)
+    for name in ("starry", "wave"):
+        ship(shipped, name, TransformNet(8, 1), {"style": name})
+    s = service(tmp_path, user, shipped)  # the user folder does not exist (yet)
+    assert s.models() == {
+        "starry (shipped)": shipped / "starry.safetensors",
+        "wave (shipped)": shipped / "wave.safetensors",
+    }
+    pick, note = s.refresh(None)
+    assert pick["choices"] == ["starry (shipped)", "wave (shipped)"] and not note["visible"]
+
+    # the user's own model of a shipped model's name hides the shipped one; others stay
+    user.mkdir()
+    save_model(user / "wave.ckpt", TransformNet(8, 1), {"style": "wave"})
+    save_model(user / "ink.safetensors", TransformNet(8, 1), {"style": "ink"})
+    assert s.models() == {
+        "ink.safetensors": user / "ink.safetensors",
+        "wave.ckpt": user / "wave.ckpt",
+        "starry (shipped)": shipped / "starry.safetensors",
+    }
+
+    # --checkpoints pointing at the shipped folder: each shipped file once, as shipped
+    save_model(shipped / "mine.ckpt", TransformNet(8, 1), {"style": "mine"})
+    same = service(tmp_path, shipped, shipped)
+    assert list(same.models()) == ["mine.ckpt", "starry (shipped)", "wave (shipped)"]
+
+    # nothing at all: the note says where models go
+    (tmp_path / "empty").mkdir()
+    pick, note = service(tmp_path, tmp_path / "empty", tmp_path / "empty").refresh(None)
+    assert pick["choices"] == [] and note["visible"]
+    assert note["value"].startswith(f"No models in `{(tmp_path / 'empty').resolve()}`")
+
+
+def test_shipped_and_own_models_stylize_as_infer(tmp_path, photo):
+    shipped, user = tmp_path / "shipped", tmp_path / "user"
+    torch.manual_seed(0)
+    theirs = ship(shipped, "ink", TransformNet(8, 1), {"style": "ink"})
+    s = service(tmp_path, user, shipped)
+    _, out = s.run({"path": str(photo)}, "ink (shipped)")
+    assert Path(out).name == "photo_ink.png"
+    expected = infer_output(theirs, photo, tmp_path / "theirs")
+    assert np.array_equal(np.asarray(Image.open(out)), expected)
+
+    user.mkdir()
+    torch.manual_seed(1)
+    mine = save_model(user / "ink.ckpt", TransformNet(8, 1), {"style": "ink"})
+    assert list(s.models()) == ["ink.ckpt"]
+    _, out = s.run({"path": str(photo)}, "ink.ckpt")
+    result = np.asarray(Image.open(out))
+    assert np.array_equal(result, infer_output(mine, photo, tmp_path / "mine"))
+    assert not np.array_equal(result, expected)
+
+
+def test_a_changed_shipped_file_is_refused_in_one_line(tmp_path, photo):
+    shipped = tmp_path / "shipped"
+    path = ship(shipped, "ink", TransformNet(8, 1), {"style": "ink"})
+    s = service(tmp_path, tmp_path / "user", shipped)
+    s.run({"path": str(photo)}, "ink (shipped)")  # loads (and caches) the good file
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 1  # one changed bit in a weight: the same size, still a loadable file
+    path.write_bytes(bytes(data))
+    for old in s.results.iterdir():
+        shutil.rmtree(old)
+    with pytest.raises(gr.Error) as e:
+        s.run({"path": str(photo)}, "ink (shipped)")
+    assert message(e) == (
+        f"error: {path}: changed or truncated (sha256 differs from {shipped / 'SHA256SUMS'}); "
+        f"restore it with git checkout -- ink.safetensors inside {shipped}"
+    )
+    assert list(s.results.iterdir()) == []
+
+
+def test_cin_style_choice_is_infers(tmp_path, photo):
+    user = tmp_path / "user"
+    user.mkdir()
+    model = save_model(user / "duo.safetensors", cin_net(), {})
+    s = service(tmp_path, user, tmp_path / "none")
+    style, art, alpha = s.controls("duo.safetensors")
+    assert (style["choices"], style["value"], style["visible"]) == (["a", "b"], "a", True)
+    assert not art["visible"] and not alpha["visible"]
+    assert s.controls("duo.safetensors", "b")[0]["value"] == "b"
+
+    results = {}
+    for name in ("a", "b"):
+        _, out = s.run({"path": str(photo)}, "duo.safetensors", name)
+        assert Path(out).name == f"photo_{name}.png"
+        results[name] = np.asarray(Image.open(out))
+        expected = infer_output(model, photo, tmp_path / name, "--style", name, style=name)
+        assert np.array_equal(results[name], expected)
+    assert not np.array_equal(results["a"], results["b"])
+
+    # a single-style model hides the choice, and a stale style from before does not apply
+    save_model(user / "ink.ckpt", TransformNet(8, 1), {"style": "ink"})
+    assert not s.controls("ink.ckpt")[0]["visible"]
+    _, out = s.run({"path": str(photo)}, "ink.ckpt", "b")
+    assert Path(out).name == "photo_ink.png"
+
+
+def test_adain_artwork_and_alpha_are_infers(tmp_path, photo, capsys):
+    user = tmp_path / "user"
+    user.mkdir()
+    model = adain_checkpoint(user / "adain.safetensors")
+    art = tmp_path / "uploads" / "wave.png"  # as gradio keeps an upload: under its own name
+    art.parent.mkdir()
+    save_image(load_image(ROOT / "data" / "styles" / "wave.jpg", max_side=64), art)
+    s = service(tmp_path, user, tmp_path / "none")
+    style, shown, alpha = s.controls("adain.safetensors")
+    assert not style["visible"] and shown["visible"] and alpha["visible"]
+
+    with pytest.raises(gr.Error) as e:
+        s.run({"path": str(photo)}, "adain.safetensors", None, None, 0.5)
+    assert message(e) == "Upload an artwork: an AdaIN model takes its style from a picture."
+
+    app_module._adain_net.cache_clear()
+    results = {}
+    for a in (0.5, 1.0):
+        _, out = s.run({"path": str(photo)}, "adain.safetensors", "b", {"path": str(art)}, a)
+        assert Path(out).name == "photo_wave.png"
+        results[a] = np.asarray(Image.open(out))
+        flags = ("--style", str(art), "--alpha", str(a))
+        expected = infer_output(model, photo, tmp_path / f"infer{a}", *flags, style="wave")
+        assert np.array_equal(results[a], expected)
+    assert not np.array_equal(results[0.5], results[1.0])
+    assert app_module._adain_net.cache_info().misses == 1  # the net loaded once for both
+
+    broken = tmp_path / "uploads" / "broken.jpg"
+    broken.write_bytes(b"not a jpeg")
+    assert infer_main(["--ckpt", str(model), "--style", str(broken), str(photo)]) == 2
+    refusal = capsys.readouterr().err.strip()  # infer's line, which names the file's path
+    assert refusal.startswith(f"error: {broken}: not an image file")
+    with pytest.raises(gr.Error) as e:
+        s.run({"path": str(photo)}, "adain.safetensors", None, {"path": str(broken)}, 1.0)
+    assert message(e) == refusal.replace(str(broken), "broken.jpg")  # the name, not gradio's copy
+
+
+@pytest.mark.parametrize("name", ["evil.ckpt", "broken.ckpt"])
+def test_bad_checkpoint_gives_infers_message(models, photo, tmp_path, capsys, name):
+    assert infer_main(["--ckpt", str(models / name), str(photo)]) == 2
+    refusal = capsys.readouterr().err.strip()
+    s = service(tmp_path, models, tmp_path / "none")
+    assert s.controls(name)[0]["visible"] is False
+    with pytest.raises(gr.Error) as e:
+        s.run({"path": str(photo)}, name)
+    assert message(e) == refusal and len(refusal.splitlines()) == 1
+    assert list(s.results.iterdir()) == []
+    assert not (models.parent / "PWNED").exists()
 
 
 def test_stylize_a_photo_in_the_browser(page, app_url, models, content_dir, tmp_path):
@@ -269,6 +493,37 @@ def test_strength_and_colour_controls_match_infer(page, app_url, models, content
     expected = infer_output(models / "ink.safetensors", photo, tmp_path / "infer", *flags)
     assert same_picture(result, expected)
     assert not np.array_equal(result, infer_output(models / "ink.safetensors", photo, tmp_path))
+
+
+def test_style_and_artwork_follow_the_model(page, app_url, models, content_dir, tmp_path):
+    photo = content_dir / PHOTO
+    open_app(page, app_url)
+    upload(page, photo)
+    page.get_by_label("Model").click()
+    expect(page.get_by_role("option", name="mosaic (shipped)")).to_be_visible()
+    page.get_by_role("option", name="duo.safetensors").click()
+    style = page.get_by_label("Style", exact=True)
+    expect(style).to_be_visible()
+    expect(page.locator("#artwork")).to_be_hidden()
+    style.click()
+    page.get_by_role("option", name="b", exact=True).click()
+    expect(style).to_have_value("b")
+    page.get_by_role("button", name="Stylize").click()
+    link = page.locator("a[download]").first
+    expect(link).to_have_attribute("href", re.compile(r"_lighthouse_b\.png"), timeout=120_000)
+    result = np.asarray(Image.open(io.BytesIO(page.request.get(link.get_attribute("href")).body())))
+    flags = ("--style", "b")
+    expected = infer_output(models / "duo.safetensors", photo, tmp_path, *flags, style="b")
+    assert same_picture(result, expected)
+
+    pick_model(page, "adain.safetensors")
+    expect(style).to_be_hidden()
+    expect(page.locator("#artwork img")).to_be_visible()  # the default artwork
+    page.get_by_role("button", name="Stylize").click()
+    expect(page.locator("a[download]").first).to_have_attribute(
+        "href", re.compile(r"_starry_night\.png"), timeout=120_000
+    )
+    assert page.outside == []
 
 
 def bad_files(d: Path, content_dir: Path) -> dict[str, tuple[Path, str]]:
@@ -360,7 +615,7 @@ def test_public_page_is_explicit_and_warned(
     import stylenet.app as app
 
     fake = FakeApp()
-    monkeypatch.setattr(app, "build_app", lambda *a: fake)
+    monkeypatch.setattr(app, "build_app", lambda *a, **k: fake)
     assert app.main(["--checkpoints", str(tmp_path), *argv]) == 0
     assert (fake.launched["server_name"], fake.launched["share"]) == (host, share)
     assert (
