@@ -79,3 +79,25 @@ def test_objective_cartoon_term_is_zero_at_the_target(content_dir, style_dir):
         photo, targets
     )
     assert torch.allclose(gap, plain["loss"], rtol=1e-5)
+
+
+def test_a_photo_four_times_larger_gets_the_same_cel_look(content_dir):
+    """The stage's pixel sizes grow with the photo (cel_scale): cel-shading a 4x larger copy and
+    shrinking the result gives nearly the small photo's cel look; with fixed pixel sizes (scale
+    1) it stays a photo with thin lines, much further from it."""
+    import torch.nn.functional as F
+
+    from stylenet.cartoon import CEL_REFERENCE, cel_scale
+
+    small = load_image(content_dir / "kodak_kodim21_lighthouse.png", max_side=384)[None]
+    big = F.interpolate(small, scale_factor=4, mode="bicubic").clamp(0, 1)
+    assert cel_scale(3000, 4000) == 6 and cel_scale(CEL_REFERENCE, 4000) == 1
+    target = cartoon(small)
+
+    def error(scale: int) -> float:
+        shrunk = F.interpolate(cartoon(big, scale=scale), size=small.shape[-2:], antialias=True,
+                               mode="bilinear")  # fmt: skip
+        return float(F.mse_loss(shrunk, target))
+
+    scaled, fixed = error(4), error(1)
+    assert scaled < 0.6 * fixed, (scaled, fixed)

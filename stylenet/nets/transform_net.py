@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from stylenet.cartoon import cartoon
+from stylenet.cartoon import cartoon, cel_scale
 from stylenet.color import transfer_luminance
 
 
@@ -59,7 +59,10 @@ def finish(y: torch.Tensor, photo: torch.Tensor, photo_colors: bool, cel: bool) 
     (README, "Styles")."""
     if photo_colors:
         y = transfer_luminance(y, photo)
-    return cartoon(y, line_strength=0.8, line_tau=0.96, line_pass=3) if cel else y
+    if not cel:
+        return y
+    scale = cel_scale(*y.shape[-2:])
+    return cartoon(y, line_strength=0.8, line_tau=0.96, line_pass=3, scale=scale)
 
 
 def to_pixels(
