@@ -500,6 +500,15 @@ def with_style(cfg: DictConfig, style: DictConfig) -> DictConfig:
     return out
 
 
+def cin_stages(cfg: DictConfig) -> dict[str, list[str]]:
+    """CINNet's photo_colors and cel: the styles whose own config (or model.<key>) asks for it."""
+    configs = style_configs(cfg)
+    return {
+        k: [n for n, c in configs.items() if model_flag(with_style(cfg, c), k)]
+        for k in ("photo_colors", "cel")
+    }
+
+
 def multistyle_init(cfg: DictConfig, styles: list[str]) -> tuple[Any, dict, list[str]]:
     """(net, its meta, the styles to add) from model.init, a trained model of the same family;
     (None, {}, styles) without one."""
@@ -513,7 +522,7 @@ def multistyle_init(cfg: DictConfig, styles: list[str]) -> tuple[Any, dict, list
     kind = meta.get("kind", "johnson")
     if kind == "johnson" and cfg.model.family == "cin":  # a warm start: every style trains
         m = cfg.model
-        cin = CINNet(styles, channels=m.channels, num_residual=m.num_residual, output=net.output)
+        cin = CINNet(styles, m.channels, m.num_residual, net.output, **cin_stages(cfg))
         try:
             cin.load_transform_net(net)
         except RuntimeError:
@@ -548,7 +557,7 @@ def fit_multistyle(cfg: DictConfig, run_dir: Path) -> Path:
         m = cfg.model
         arch = {"channels": m.channels, "output": outputs.pop()}
         if family == "cin":
-            net = CINNet(list(configs), num_residual=m.num_residual, **arch)
+            net = CINNet(list(configs), num_residual=m.num_residual, **arch, **cin_stages(cfg))
         else:
             net = StyleBankNet(list(configs), bank_layers=m.bank_layers, **arch)
     images, settings = {}, {}

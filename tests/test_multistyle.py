@@ -260,3 +260,31 @@ def test_single_style_commands_refuse_a_multistyle_model_in_one_line(models, cap
     assert export.main(["--ckpt", str(models["cin"]), "--format", "onnx"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "a cin model with styles starry_night, wave" in err[0]
+
+
+def test_cin_styles_keep_their_photo_colours_and_cel_stages(tmp_path):
+    """A CIN style with photo_colors keeps the photo's U and V (in training too) and one with cel
+    ends with the cel stage in eval mode; the stages survive a checkpoint and a bind; a mix gets a
+    stage only when all its styles have it."""
+    from stylenet.color import rgb_to_yuv
+
+    torch.manual_seed(0)
+    net = CINNet(["anime", "wave"], 8, 1, photo_colors=["anime"], cel=["anime"])
+    with torch.no_grad():
+        net.gamma["wave"].mul_(1.5)
+    x = 0.3 + 0.4 * torch.rand(1, 3, 32, 40)  # mid-tones: no colour is clipped
+    uv = lambda y: rgb_to_yuv(y)[:, 1:]  # noqa: E731
+    net.train()
+    assert torch.allclose(uv(net(x, "anime")), uv(x), atol=1e-5)
+    assert not torch.allclose(uv(net(x, "wave")), uv(x), atol=1e-2)
+    path = save_model(tmp_path / "cin.safetensors", net, {"style": "cin"})
+    loaded, meta = load_model(path)
+    assert meta["arch"]["photo_colors"] == ["anime"] and meta["arch"]["cel"] == ["anime"]
+    bound = loaded.bind("anime")
+    assert bound.photo_colors and bound.cel
+    assert not any(net.stages({"anime": 0.5, "wave": 0.5}))
+    with torch.no_grad():
+        assert torch.allclose(bound(x), loaded(x, "anime"), atol=1e-5)
+        assert torch.allclose(stylize_strips(bound, x, torch.float32), bound(x), atol=1e-4)
+        trained_look = net.train()(x, "anime")
+        assert not torch.allclose(loaded(x, "anime"), trained_look, atol=1e-3)  # cel in eval only

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from stylenet.nets.transform_net import TransformNet
+from stylenet.nets.transform_net import TransformNet, finish
 
 
 def check_mix(mix: Mapping[str, float], styles: Sequence[str]) -> dict[str, float]:
@@ -47,11 +47,16 @@ class CINNet(nn.Module):
         channels: int = 32,
         num_residual: int = 5,
         output: str = "sigmoid",
+        photo_colors: Sequence[str] = (),
+        cel: Sequence[str] = (),
     ):
         super().__init__()
         if not styles or len(set(styles)) != len(styles):
             raise ValueError(f"styles={list(styles)!r}: expected distinct style names")
         self.styles = list(styles)
+        # the styles whose output keeps the photo's colours / ends with the cel stage (see
+        # TransformNet); a mix gets a stage when all its styles have it
+        self.photo_colors, self.cel = list(photo_colors), list(cel)
         self.body = TransformNet(channels, num_residual, output)
         self.norms: list[tuple[str, int]] = []  # (module name, channels) of every norm
         for name, m in self.body.named_modules():
@@ -65,7 +70,14 @@ class CINNet(nn.Module):
 
     def arch(self) -> dict:
         b = self.body
-        return {"channels": b.channels, "num_residual": b.num_residual, "output": b.output}
+        stages = {"photo_colors": self.photo_colors, "cel": self.cel}
+        return {"channels": b.channels, "num_residual": b.num_residual, "output": b.output,
+                **{k: v for k, v in stages.items() if v}}  # fmt: skip
+
+    def stages(self, mix: Mapping[str, float]) -> tuple[bool, bool]:
+        """(photo_colors, cel) of a style or mix."""
+        used = [s for s, w in mix.items() if w > 0]
+        return all(s in self.photo_colors for s in used), all(s in self.cel for s in used)
 
     def add_styles(self, styles: Sequence[str]) -> None:
         """New styles, their gamma/beta starting from the mean of the existing ones."""
@@ -111,7 +123,9 @@ class CINNet(nn.Module):
     def forward(self, x: torch.Tensor, style: str | Mapping[str, float]) -> torch.Tensor:
         mix = {style: 1.0} if isinstance(style, str) else style
         params = self._norm_params(*self.affine(mix))
-        return functional_call(self.body, params, (x,))
+        photo_colors, cel = self.stages(mix)
+        y = functional_call(self.body, params, (x,))
+        return finish(y, x, photo_colors, cel and not self.training)
 
     @torch.no_grad()
     def bind(self, style: str | Mapping[str, float]) -> TransformNet:
@@ -119,7 +133,7 @@ class CINNet(nn.Module):
         and export run."""
         mix = {style: 1.0} if isinstance(style, str) else style
         b = self.body
-        net = TransformNet(b.channels, b.num_residual, b.output)
+        net = TransformNet(b.channels, b.num_residual, b.output, *self.stages(mix))
         state = {**b.state_dict(), **self._norm_params(*self.affine(mix))}
         net.load_state_dict(state)
         return net.to(next(b.parameters()).device).eval()
