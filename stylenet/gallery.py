@@ -4,6 +4,7 @@
     python -m stylenet.gallery --ckpt anime wave --photos me.jpg dog.png -o out.jpg --size 240
     python -m stylenet.gallery --ckpt cin             # a column per style of a multi-style model
     python -m stylenet.gallery --ckpt cin:wave adain --artworks art.jpg --alpha 0.8
+    python -m stylenet.gallery --ckpt cin:wave cin:wave=0.5,scream=0.5 cin:scream    # a mix
 
 Rows are photos (first column the photo itself), columns are styles under a header naming them.
 --ckpt takes files or names (stylenet/shipped.py: the user's checkpoints/<name>.ckpt, else the
@@ -32,7 +33,7 @@ from stylenet import shipped
 from stylenet.atomic import atomic_write
 from stylenet.checkpoint import CheckpointError, load_model, model_kind
 from stylenet.images import ImageError, find_images, load_pil, to_pil, to_tensor
-from stylenet.infer import UsageError, load_stylizer
+from stylenet.infer import UsageError, load_stylizer, parse_mix
 
 ROOT = Path(__file__).resolve().parent.parent
 PHOTO_DIR = ROOT / "data" / "photos"
@@ -80,6 +81,11 @@ def choices(path: Path, style: str | None, artworks: list[Path] | None, alpha: f
         return [{"style": [str(a)], "alpha": alpha} for a in artworks]
     if kind in ("cin", "stylebank") and style is None:
         return [{"style": s} for s in load_model(path)[1].get("styles", [])]
+    if style and "=" in style:  # a mix: cin:wave=0.5,scream=0.5
+        try:
+            return [{"style": parse_mix(style)}]
+        except ValueError as e:
+            raise UsageError(f"{path}: {e}") from None
     return [{"style": style}]  # UsageError from load_stylizer for a style of a single-style model
 
 

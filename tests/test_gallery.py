@@ -243,9 +243,16 @@ def test_a_multi_style_model_gives_a_column_per_style(tmp_path, dirs, photos, dr
     assert drawn[1].size == gallery.canvas_size(2, 2, SIZE)
     assert diff(drawn[1], 1, photos, cin, style="b") == [0, 0]
 
-    code, _, err = run(capsys, "--ckpt", "cin:c", *args)
+    code, stdout, err = run(capsys, "--ckpt", "cin:a=0.5,b=0.5", *args)
+    assert code == 0 and err == [] and "[1/1] cin: mix-a0.5-b0.5" in stdout
+    mix = {"a": 0.5, "b": 0.5}
+    assert diff(drawn[2], 1, photos, cin, style=mix) == [0, 0]
+    assert min(diff(drawn[2], 1, photos, cin, style="a")) > 1
+
+    code, _, err = run(capsys, "--ckpt", "cin:c", "cin:a=0.5,b=x", *args)
     assert code == 1 and err == [
         f"error: {cin}: no style 'c'; styles: a, b",
+        f"error: {cin}: --mix a=0.5,b=x: expected name=weight,name=weight",
         "error: no usable checkpoints",
     ]
 
