@@ -1,7 +1,8 @@
 """The shipped models and the user's own: `python -m stylenet.models`.
 
     python -m stylenet.models                       # name, kind, styles, steps, size, file
-    python -m stylenet.models --add run/wave.ckpt   # ship a trained model (maintainers)
+    python -m stylenet.models --add run/wave.ckpt   # ship a trained model (maintainers;
+                                                    # --replace for one that ships already)
 
 A listed shipped file whose sha256 differs from checkpoints/SHA256SUMS is marked CHANGED and makes
 the command exit 1. `--add` stores the model as checkpoints/<name>.safetensors in float16 when
@@ -94,9 +95,14 @@ def check_outputs(path: Path, meta: dict) -> list[torch.Tensor]:
     return [load_stylizer(str(path), "cpu", "fp32", style)[0](photo) for style in choices]
 
 
-def add(src: Path, name: str, shipped_dir: Path | None = None) -> Path:
+def add(src: Path, name: str, shipped_dir: Path | None = None, replace: bool = False) -> Path:
     """Ship src as shipped_dir/<name>.safetensors (float16 if within TOLERANCE) and record it."""
     shipped_dir = shipped_dir or SHIPPED_DIR
+    if name in shipped_sums(shipped_dir) and not replace:
+        raise CheckpointError(
+            f"{name}: already shipped ({shipped_dir / name}.safetensors); pass --replace once its "
+            "held-out numbers are better (python -m stylenet.evaluate --independent)"
+        )
     net, meta = load_model(src)
     if meta.get("kind") == "adain":
         net = net.decoder
@@ -125,10 +131,11 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser("python -m stylenet.models", description=__doc__.splitlines()[0])
     p.add_argument("--add", type=Path, metavar="FILE", help="ship this trained model")
     p.add_argument("--name", help="--add: the shipped name (default: the file's stem)")
+    p.add_argument("--replace", action="store_true", help="--add: replace a shipped model")
     args = p.parse_args(argv)
     if args.add:
         try:
-            add(args.add, args.name or args.add.stem)
+            add(args.add, args.name or args.add.stem, replace=args.replace)
         except CheckpointError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2

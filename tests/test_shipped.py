@@ -68,6 +68,8 @@ def test_add_stores_half_precision_within_tolerance_and_records_the_sha(repo, tm
     x = load_image(models.CHECK_PHOTO, max_side=64).unsqueeze(0)
     with torch.no_grad():
         assert (half(x) - full(x)).abs().max() <= 2 / 255
+    with pytest.raises(CheckpointError, match="already shipped"):
+        models.add(tmp_path / "trained" / "starry_night.ckpt", "starry_night", folder)
     ckpt_size = (tmp_path / "trained" / "starry_night.ckpt").stat().st_size
     assert (folder / "starry_night.safetensors").stat().st_size < 0.7 * ckpt_size
 
