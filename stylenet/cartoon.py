@@ -26,20 +26,14 @@ def cel_scale(height: int, width: int) -> int:
     return max(1, round(min(height, width) / CEL_REFERENCE))
 
 
-def bilateral(
-    x: torch.Tensor, r: int, sigma_space: float, sigma_color: float, step: int = 1
-) -> torch.Tensor:
+def bilateral(x: torch.Tensor, r: int, sigma_space: float, sigma_color: float) -> torch.Tensor:
     """Separable bilateral filter (a row pass, then a column pass, each over 2r+1 pixels): averages
-    neighbours of similar colour only, at 2(2r+1) instead of (2r+1)^2 shifted copies. step > 1
-    takes every step-th neighbour: a filter step times wider at the same cost (large photos)."""
-    if step > 1:  # a prefilter against the aliasing of sparse taps (a fine grid in flat areas)
-        x = gaussian(x, 0.5 * step)
+    neighbours of similar colour only, at 2(2r+1) instead of (2r+1)^2 shifted copies."""
     for dim in (-1, -2):
-        e = r * step
-        pad = F.pad(x, (e, e, 0, 0) if dim == -1 else (0, 0, e, e), mode="replicate")
+        pad = F.pad(x, (r, r, 0, 0) if dim == -1 else (0, 0, r, r), mode="replicate")
         total, norm = torch.zeros_like(x), torch.zeros_like(x[:, :1])
         for d in range(-r, r + 1):
-            n = pad.narrow(dim, e + d * step, x.shape[dim])
+            n = pad.narrow(dim, r + d, x.shape[dim])
             dist = (n - x).square().sum(1, keepdim=True)  # squared colour distance, then weight:
             w = torch.exp(dist * (-0.5 / sigma_color**2) - 0.5 * d * d / sigma_space**2)
             total = total + w * n
@@ -89,15 +83,23 @@ def cartoon(
     in `levels` soft steps with the smoothed colour, and dark DoG lines (line_sigma: their width;
     line_strength 0 turns them off; a lower line_tau draws fewer) from bilateral pass `line_pass`
     (1: the lightly smoothed image, more texture lines; `smooth`: object outlines mostly).
-    scale: sizes in pixels (smoothing reach, line width) are multiplied by it, so a photo at
-    scale times the size gets the same look (see cel_scale)."""
-    step = max(1, round(scale))
+    scale > 1: the smoothing and the lines are computed at 1/scale of the size and scaled back
+    (the luminance steps at full size, so their borders stay crisp): a photo at scale times the
+    size gets the same look (see cel_scale) at the cost of a small one."""
     x = img.float()
-    lines = torch.ones_like(x[:, :1])
+    step = max(1, round(scale))
+    if step > 1:
+        x = F.interpolate(x, scale_factor=1 / step, mode="bilinear", antialias=True)
+    line_src = x
     for i in range(max(smooth, 1)):
-        x = bilateral(x, radius, float(radius), sigma_color, step)
+        x = bilateral(x, radius, float(radius), sigma_color)
         if i + 1 == min(max(line_pass, 1), max(smooth, 1)):
-            lines = edges(rgb_to_yuv(x)[:, :1], line_sigma * step, line_tau)
+            line_src = x
+    if step > 1:  # back to full size; the lines are drawn there, so they have no stair steps
+        size = img.shape[-2:]
+        x = F.interpolate(x, size=size, mode="bicubic").clamp(0, 1)
+        line_src = F.interpolate(line_src, size=size, mode="bicubic").clamp(0, 1)
+    lines = edges(rgb_to_yuv(line_src)[:, :1], line_sigma * step, line_tau)
     yuv = rgb_to_yuv(x.clamp(0, 1))
     y = quantize(yuv[:, :1], levels, sharpness)
     flat = yuv_to_rgb(torch.cat([y, yuv[:, 1:]], dim=1))
