@@ -1,9 +1,27 @@
 """Export a model to ONNX or TorchScript: `python -m stylenet.export --ckpt anime --format onnx`.
 
-The exported program takes float32 RGB (1, 3, H, W) in [0, 1], any H and W of at least 8, and
-returns the stylized image, same shape, in [0, 1]: the padding to a multiple of 4, the sigmoid and
-the crop are inside the graph. Writes checkpoints/anime.onnx (or .pt) beside the checkpoint, or
--o FILE. Also runs .onnx files for infer.py (`load_onnx`).
+The exported program takes float32 RGB (1, 3, H, W) in [0, 1], any H and W of at least 8 (9 for
+AdaIN), and returns the stylized image, same shape, in [0, 1]: the padding (to a multiple of 4, of
+8 for AdaIN), the output stage and the crop are inside the graph, whose H and W are dynamic. Writes
+checkpoints/anime.onnx (or .pt) beside the checkpoint, or -o FILE. Also runs .onnx files for
+infer.py (`load_onnx`).
+
+Every model kind exports, to one fixed style (a plain photo -> picture program):
+
+    python -m stylenet.export --ckpt cin --style wave                   # checkpoints/cin_wave.onnx
+    python -m stylenet.export --ckpt cin --mix wave=0.7,scream=0.3      # cin_mix-wave0.7-scream0.3
+    python -m stylenet.export --ckpt adain --style art.jpg --alpha 0.8  # adain_art-alpha0.8.onnx
+
+A multi-style model (cin, stylebank) needs --style NAME (`none`: StyleBank's auto-encoder) or
+--mix. An AdaIN model needs the artwork: its relu4_1 statistics (the artwork read at STYLE_SIZE
+px on the long side, as infer.py does) and --alpha are fixed in the program, which holds the VGG19
+encoder up to relu4_1 and the decoder (about 28 MB). The file's metadata (ONNX property and
+TorchScript extra file `stylenet.json`) names the style: the style name, the mix's label or the
+artwork's stem (AdaIN also records alpha and the artwork's file name).
+
+The cel stage (anime) is exported at its scale for photos below 768 px on the short side (its
+pixel sizes are Python numbers, which a graph cannot keep dynamic): on larger photos its smoothing
+and lines are finer than those of the checkpoint run by infer.py.
 """
 
 from __future__ import annotations
@@ -21,40 +39,125 @@ import torch.nn.functional as F
 from torch import nn
 
 from stylenet.atomic import atomic_write
-from stylenet.checkpoint import CheckpointError, load_model
-from stylenet.nets.transform_net import TransformNet, finish, to_pixels
+from stylenet.cartoon import cartoon
+from stylenet.checkpoint import MULTI_STYLE, CheckpointError, load_model, model_kind
+from stylenet.color import transfer_luminance
+from stylenet.images import ImageError, load_image
+from stylenet.nets.adain import ENCODER_LAYER, MULTIPLE, STYLE_SIZE, BoundAdaIN, adain
+from stylenet.nets.stylebank import BankMix, Stylizer
+from stylenet.nets.transform_net import TransformNet, to_pixels
 
 SUFFIXES = {"onnx": ".onnx", "torchscript": ".pt"}
 OPSET = 17
+META_KEYS = ("style", "arch", "kind", "alpha", "artwork", "encoder")  # what the file records
+
+
+class UsageError(ValueError):
+    """Options that do not fit the model (a multi-style model without --style, ...)."""
+
+
+class ScriptableBankMix(nn.Module):
+    """BankMix (a StyleBank style or mix) written so that TorchScript can compile it: the same
+    sum (exactly the bank's output for one style at weight 1)."""
+
+    def __init__(self, mix: BankMix):
+        super().__init__()
+        self.banks, self.weights = mix.banks, list(mix.weights)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.zeros_like(x)
+        for i, bank in enumerate(self.banks):
+            y = y + self.weights[i] * bank(x)
+        return y
+
+
+class CelStage(nn.Module):
+    """finish()'s cel stage at scale 1 (cel_scale's value below 768 px on the short side): its
+    pixel sizes are Python numbers that neither a trace nor TorchScript keeps dynamic, and
+    TorchScript cannot compile the filter, so this module is traced for it."""
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        return cartoon(y, line_strength=0.8, line_tau=0.96, line_pass=3, scale=1.0)
 
 
 class ExportNet(nn.Module):
-    """TransformNet.forward with the padding written so that tracing keeps it dynamic.
+    """TransformNet.forward (or a bound StyleBank's) with the padding written so that tracing
+    keeps it dynamic.
 
     TransformNet pads only when a side is not a multiple of 4 (a Python `if`, which a trace would
-    freeze at the example's size); here the pad is always applied, possibly by 0 pixels.
+    freeze at the example's size); here the pad is always applied, possibly by 0 pixels. The
+    stages are constants, so TorchScript compiles only those the net has.
     """
 
-    def __init__(self, net: TransformNet):
+    __constants__ = ["photo_colors", "cel"]
+
+    def __init__(self, net: TransformNet | Stylizer):
         super().__init__()
-        self.net, self.output = net.net, net.output
-        self.photo_colors, self.cel = net.photo_colors, net.cel
+        layers = [ScriptableBankMix(m) if isinstance(m, BankMix) else m for m in net.net]
+        self.net, self.output = nn.Sequential(*layers), net.output
+        self.photo_colors = bool(getattr(net, "photo_colors", False))
+        self.cel = bool(getattr(net, "cel", False))
+        self.cel_stage = CelStage() if self.cel else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2], x.shape[-1]
         x = F.pad(x, (0, (4 - w % 4) % 4, 0, (4 - h % 4) % 4), mode="replicate")
-        y = to_pixels(self.net(x), self.output, x)
-        return finish(y[..., :h, :w], x[..., :h, :w], self.photo_colors, self.cel)
+        y = to_pixels(self.net(x), self.output, x)[..., :h, :w]
+        if self.photo_colors:  # as finish(): the photo's colours, then the cel stage
+            y = transfer_luminance(y, x[..., :h, :w])
+        if self.cel:
+            y = self.cel_stage(y)
+        return y
 
 
-def export(net: TransformNet, path: str | Path, fmt: str, meta: dict[str, Any]) -> Path:
-    """Write net as an ONNX file or a TorchScript program (fp32, CPU); meta goes in as JSON."""
-    model = ExportNet(net).float().cpu().eval()
-    info = json.dumps({"style": meta.get("style"), "arch": meta.get("arch")})
+class ExportAdaIN(nn.Module):
+    """BoundAdaIN.forward (VGG19 to relu4_1, AdaIN towards the fixed statistics, decoder, clip)
+    with the padding to a multiple of 8 always applied, so that tracing keeps it dynamic."""
+
+    __constants__ = ["alpha", "multiple"]
+
+    def __init__(self, bound: BoundAdaIN):
+        super().__init__()
+        net = bound.net
+        vgg = net.encoder.vgg
+        stop = vgg.index[ENCODER_LAYER]
+        self.features = nn.Sequential(*list(vgg.features)[: stop + 1])
+        self.decoder = net.decoder
+        self.register_buffer("mean", vgg.mean.detach().clone())
+        self.register_buffer("std", vgg.std.detach().clone())
+        self.register_buffer("style_mean", bound.style_mean.detach().float().clone())
+        self.register_buffer("style_std", bound.style_std.detach().float().clone())
+        self.alpha, self.multiple = float(bound.alpha), MULTIPLE
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2], x.shape[-1]
+        m = self.multiple
+        x = F.pad(x, (0, (m - w % m) % m, 0, (m - h % m) % m), mode="replicate")
+        f = self.features((x - self.mean) / self.std)
+        t = adain(f, self.style_mean, self.style_std, self.alpha)
+        return self.decoder(t).clamp(0, 1)[..., :h, :w]
+
+
+def exportable(net: nn.Module) -> nn.Module:
+    """The export wrapper of a plain stylizer: TransformNet, a bound StyleBank or BoundAdaIN."""
+    if isinstance(net, BoundAdaIN):
+        return ExportAdaIN(net)
+    if isinstance(net, (TransformNet, Stylizer)):
+        return ExportNet(net)
+    raise TypeError(f"cannot export a {type(net).__name__}; bind a style first")
+
+
+def export(net: nn.Module, path: str | Path, fmt: str, meta: dict[str, Any]) -> Path:
+    """Write net (TransformNet, a bound StyleBank or BoundAdaIN) as an ONNX file or a TorchScript
+    program (fp32, CPU); meta's style, arch, kind ... go in as JSON."""
+    model = exportable(net).float().cpu().eval()
+    info = json.dumps({k: meta.get(k) for k in META_KEYS if k in ("style", "arch") or k in meta})
     example = torch.rand(1, 3, 64, 64)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch's deprecation and constant-folding chatter
         if fmt == "torchscript":
+            if isinstance(model, ExportNet) and model.cel:
+                model.cel_stage = torch.jit.trace(model.cel_stage, example)
             program = torch.jit.freeze(torch.jit.script(model))
             save = lambda tmp: torch.jit.save(program, tmp, _extra_files={"stylenet.json": info})  # noqa: E731
             return atomic_write(path, save)
@@ -111,7 +214,55 @@ def load_onnx(path: str | Path) -> tuple[Callable[[torch.Tensor], torch.Tensor],
     return stylize, meta
 
 
-def bench(net: TransformNet, height: int, width: int, runs: int, folder: Path) -> dict[str, float]:
+def load_exportable(
+    src: Path, style: str | None = None, mix: str | None = None, alpha: float = 1.0
+) -> tuple[nn.Module, dict[str, Any], str | None]:
+    """(plain stylizer, meta, style label) of a checkpoint: a single-style net as it is, a
+    multi-style one bound to `style` or `mix`, an AdaIN one bound to the artwork `style` and
+    `alpha`. The label (None for single-style models) goes into the default output name.
+    CheckpointError, ImageError or UsageError, each naming the file, otherwise."""
+    from stylenet.infer import bind_style, parse_mix, style_label
+
+    if model_kind(src) == "adain":
+        if mix:
+            raise UsageError(f"{src}: an AdaIN model takes an artwork (--style ART), not --mix")
+        if not style:
+            raise UsageError(f"{src}: an AdaIN model: pass the artwork with --style ART")
+        art = Path(style).expanduser()
+        image = load_image(art, max_side=STYLE_SIZE)  # ImageError naming the file
+        net, meta = load_model(src)
+        bound = BoundAdaIN(net, *net.style_statistics(image), alpha).eval()
+        label = art.stem if alpha == 1.0 else f"{art.stem}-alpha{alpha:g}"
+        meta = {**meta, "style": art.stem, "alpha": alpha, "artwork": art.name}
+        return bound, meta, label
+    if alpha != 1.0:
+        raise UsageError(f"{src}: --alpha is for AdaIN models")
+    net, meta = load_model(src)
+    kind = meta.get("kind", "johnson")
+    if kind not in MULTI_STYLE:
+        if style or mix:
+            raise UsageError(
+                f"{src}: a single-style model ({meta.get('style')}); --style and --mix are for "
+                "multi-style and AdaIN models"
+            )
+        return net, meta, None
+    styles = ", ".join(meta.get("styles") or [])
+    if style is None and mix is None:
+        raise UsageError(
+            f"{src}: a {kind} model with several styles; pass --style NAME or --mix "
+            f"a=0.7,b=0.3 (styles: {styles})"
+        )
+    if style == "all":
+        raise UsageError(f"{src}: export one style at a time: --style NAME (styles: {styles})")
+    try:
+        choice = parse_mix(mix) if mix else style
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    label = style_label(choice)
+    return bind_style(net, meta, src, choice), {**meta, "style": label}, label
+
+
+def bench(net: nn.Module, height: int, width: int, runs: int, folder: Path) -> dict[str, float]:
     """Median ms per image for PyTorch eager fp32, infer.py's default path, ONNX Runtime and
     TorchScript, measured in turns (one run of each per round) so background load hits all alike.
     """
@@ -120,6 +271,8 @@ def bench(net: TransformNet, height: int, width: int, runs: int, folder: Path) -
     import onnxruntime as ort
 
     from stylenet.infer import stylize
+    from stylenet.precision import compute_dtype
+    from stylenet.tiling import stylize_adain_strips
 
     x = torch.rand(1, 3, height, width)
     onnx_path, ts_path = folder / "bench.onnx", folder / "bench.pt"
@@ -131,9 +284,14 @@ def bench(net: TransformNet, height: int, width: int, runs: int, folder: Path) -
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         program = torch.jit.load(str(ts_path))
+    if isinstance(net, BoundAdaIN):  # infer.py's AdaIN path: the strip executor, auto precision
+        stats = (net.style_mean, net.style_std, net.alpha, compute_dtype("auto", x.device))
+        default = lambda: stylize_adain_strips(net.net, x, *stats)  # noqa: E731
+    else:
+        default = lambda: stylize(net, x[0])  # noqa: E731
     paths = {
         "PyTorch eager fp32": lambda: net(x),
-        "infer.py default": lambda: stylize(net, x[0]),
+        "infer.py default": default,
         "ONNX Runtime": lambda: session.run(None, {"image": x.numpy()}),
         "TorchScript": lambda: program(x),
     }
@@ -151,33 +309,59 @@ def bench(net: TransformNet, height: int, width: int, runs: int, folder: Path) -
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
-        prog="python -m stylenet.export", description=__doc__.splitlines()[0]
+        prog="python -m stylenet.export",
+        description=__doc__.split("\n\n")[0],
+        epilog="Every model kind exports to one fixed style: a multi-style model (cin, stylebank) "
+        "to --style NAME or --mix, an AdaIN model to the artwork --style ART at --alpha. The "
+        "default output name then carries the style: checkpoints/cin_wave.onnx, "
+        "cin_mix-wave0.7-scream0.3.onnx, adain_art.onnx (adain_art-alpha0.8.onnx).",
     )
     p.add_argument("--ckpt", required=True, help="model file, or a bare name from checkpoints/")
     p.add_argument("--format", choices=sorted(SUFFIXES), default="onnx")
     p.add_argument("-o", "--output", type=Path, help="output file (default: beside the checkpoint)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    choice = p.add_mutually_exclusive_group()
+    choice.add_argument(
+        "--style",
+        metavar="NAME|ART",
+        help="multi-style models: the style to export ('none': StyleBank's auto-encoder); AdaIN "
+        "models: the artwork file whose style is fixed in the program",
+    )
+    choice.add_argument(
+        "--mix",
+        metavar="A=W,B=W",
+        help="multi-style models: a convex mix, e.g. wave=0.7,scream=0.3",
+    )
+    p.add_argument(
+        "--alpha",
+        type=float,
+        default=1.0,
+        help="AdaIN: style strength 0..1 in feature space, fixed in the program (default 1)",
+    )
     p.add_argument(
         "--bench",
         metavar="HxW",
         help="instead of exporting: median ms per image of each runtime at HxW (e.g. 512x512)",
     )
     p.add_argument("--runs", type=int, default=7, help="--bench rounds (default 7)")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if not 0.0 <= args.alpha <= 1.0:
+        p.error(f"--alpha {args.alpha} must be between 0 and 1")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
-    from stylenet.shipped import resolve_model
+    from stylenet.shipped import DamagedModelError, resolve_model
 
     args = parse_args(argv)
     try:
         src = resolve_model(args.ckpt)
         if src.suffix.lower() == ".onnx":
             raise CheckpointError(f"{src}: already exported; export a .ckpt or .safetensors")
-        net, meta = load_model(src, single_style=True)
-    except (CheckpointError, RuntimeError) as e:
+        net, meta, label = load_exportable(src, args.style, args.mix, args.alpha)
+    except (CheckpointError, UsageError, ImageError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
-        return 2
+        return 1 if isinstance(e, DamagedModelError) else 2
     if args.bench:
         import tempfile
 
@@ -191,7 +375,9 @@ def main(argv: list[str] | None = None) -> int:
         for name, t in ms.items():
             print(f"  {name:<20} {t:8.1f}")
         return 0
-    dst = args.output or src.with_suffix(SUFFIXES[args.format])
+    suffix = SUFFIXES[args.format]
+    name = f"{src.stem}_{label}{suffix}" if label else src.stem + suffix
+    dst = args.output or src.with_name(name)
     if dst.exists() and not args.overwrite:
         print(f"error: {dst}: exists (pass --overwrite to replace it)", file=sys.stderr)
         return 1
@@ -200,7 +386,16 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as e:
         print(f"error: cannot write {dst} ({e.strerror or e})", file=sys.stderr)
         return 1
+    except Exception as e:  # the exporter's own errors (an operation it cannot convert ...)
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        print(f"error: {src}: cannot export to {args.format} ({first[:200]})", file=sys.stderr)
+        return 1
     print(f"{src} -> {dst} ({dst.stat().st_size / 1e6:.1f} MB)")
+    if getattr(net, "cel", False):
+        print(
+            "note: the cel stage is exported at its scale below 768 px on the short side; on "
+            "larger photos its smoothing and lines are finer than with the checkpoint"
+        )
     return 0
 
 

@@ -1,10 +1,14 @@
-"""stylenet.export: ONNX and TorchScript match the PyTorch net at any size; bad files fail."""
+"""stylenet.export: ONNX and TorchScript match the PyTorch net at any size, for every model kind
+(a multi-style model bound to a style or mix, AdaIN to an artwork); bad files and options fail
+in one line."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import onnxruntime as ort
@@ -12,11 +16,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 from PIL import Image
+from torch import nn
 
-from stylenet import infer
+from stylenet import infer, shipped
 from stylenet.checkpoint import save_model
 from stylenet.export import main
 from stylenet.images import load_image
+from stylenet.nets.adain import Decoder, layer_scales
+from stylenet.nets.cin import CINNet
+from stylenet.nets.stylebank import StyleBankNet
 from stylenet.nets.transform_net import TransformNet
 
 SIZES = [(97, 130), (128, 192)]  # H x W; the first is odd and not a multiple of 4
@@ -147,3 +155,181 @@ def test_bench_reports_every_runtime(model, capsys):
     assert [line.split("  ")[1].strip() for line in lines[1:]] == names
     assert all(float(line.split()[-1]) > 0 for line in lines[1:])
     assert not model[1].with_name("bench.onnx").exists()  # measured in a temporary folder
+
+
+def onnx_run(path, x):
+    """(output, the file's stylenet metadata) of an exported .onnx file in ONNX Runtime."""
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    meta = json.loads(session.get_modelmeta().custom_metadata_map["stylenet"])
+    return torch.from_numpy(session.run(None, {"image": x.numpy()})[0]), meta
+
+
+def torchscript_run(path, x):
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.jit.load's deprecation notice
+        return torch.jit.load(str(path))(x)
+
+
+def test_torchscript_photo_colors_and_cel_match_pytorch(photos, tmp_path, capsys):
+    torch.manual_seed(0)
+    net = TransformNet(8, 1, photo_colors=True, cel=True).eval()
+    ckpt = save_model(tmp_path / "cel.ckpt", net, {"style": "cel"})
+    dst = export((net, ckpt), "torchscript", tmp_path)
+    assert "note: the cel stage is exported at its scale below 768 px" in capsys.readouterr().out
+    for x in photos:  # the cel stage is traced at 64 x 64; its sizes still follow the input
+        with torch.no_grad():
+            ref = net(x)
+        assert (torchscript_run(dst, x) - ref).abs().max() <= 1e-4 and ref.std() > 0.01
+
+
+@pytest.fixture(scope="module")
+def cin(tmp_path_factory):
+    """A tiny CIN model whose two styles differ (b's norms scaled and shifted)."""
+    torch.manual_seed(0)
+    net = CINNet(["a", "b"], channels=8, num_residual=1).eval()
+    with torch.no_grad():
+        net.gamma["b"].mul_(torch.rand_like(net.gamma["b"]) * 2)
+        net.beta["b"].add_(torch.randn_like(net.beta["b"]) * 0.5)
+    return net, save_model(tmp_path_factory.mktemp("cin") / "cin.ckpt", net, {})
+
+
+@pytest.mark.parametrize(
+    ("argv", "style", "name"),
+    [
+        (["--style", "b"], "b", "cin_b.onnx"),
+        (["--mix", "a=0.3,b=0.7"], {"a": 0.3, "b": 0.7}, "cin_mix-a0.3-b0.7.onnx"),
+    ],
+)
+def test_cin_style_or_mix_exports_and_matches_the_bound_net(cin, photos, argv, style, name):
+    net, ckpt = cin
+    assert main(["--ckpt", str(ckpt), *argv]) == 0
+    path = ckpt.with_name(name)  # the default name carries the style
+    for x in photos:  # neither size is the export's 64 x 64 example
+        with torch.no_grad():
+            ref = net.bind(style)(x)
+            others = [net.bind(s)(x) for s in ("a", "b") if s != style]
+        y, meta = onnx_run(path, x)
+        assert y.shape == x.shape and (y - ref).abs().max() <= 1e-4
+        assert ref.std() > 0.01 and all((o - ref).abs().max() > 0.05 for o in others)
+    assert meta["style"] == infer.style_label(style) and meta["kind"] == "cin"
+
+
+def test_cin_mix_to_torchscript(cin, photos, tmp_path):
+    net, ckpt = cin
+    dst = tmp_path / "mix.pt"
+    assert main(["--ckpt", str(ckpt), "--mix", "a=0.5,b=0.5", "-o", str(dst), "--format",
+                 "torchscript"]) == 0  # fmt: skip
+    x = photos[0]
+    with torch.no_grad():
+        ref = net.bind({"a": 0.5, "b": 0.5})(x)
+        assert (net.bind("a")(x) - ref).abs().max() > 0.02  # the mix is neither style
+        assert (net.bind("b")(x) - ref).abs().max() > 0.02
+    assert (torchscript_run(dst, x) - ref).abs().max() <= 1e-4
+
+
+@pytest.mark.parametrize(("fmt", "argv"), [("onnx", ["--mix", "a=0.3,b=0.7"]),
+                                           ("torchscript", ["--style", "a"])])  # fmt: skip
+def test_stylebank_style_or_mix_matches_the_bound_net(photos, tmp_path, fmt, argv):
+    torch.manual_seed(0)
+    net = StyleBankNet(["a", "b"], channels=8, bank_layers=1).eval()
+    ckpt = save_model(tmp_path / "bank.ckpt", net, {})
+    dst = tmp_path / f"bank.{fmt}"
+    assert main(["--ckpt", str(ckpt), "--format", fmt, "-o", str(dst), *argv]) == 0
+    style = infer.parse_mix(argv[1]) if argv[0] == "--mix" else argv[1]
+    for x in photos:
+        with torch.no_grad():
+            ref = net.bind(style)(x)
+        y = onnx_run(dst, x)[0] if fmt == "onnx" else torchscript_run(dst, x)
+        assert y.shape == x.shape and (y - ref).abs().max() <= 1e-4 and ref.std() > 0.01
+
+
+@pytest.fixture(scope="module")
+def adain_model(tmp_path_factory, style_dir):
+    """A decoder for the random-weight VGG19 (He-init, its last conv scaled so that the picture
+    is mostly inside [0, 1]) and a real artwork, saved small."""
+    folder = tmp_path_factory.mktemp("adain")
+    torch.manual_seed(0)
+    decoder = Decoder(layer_scales("random")["relu4_1"])
+    convs = [m for m in decoder.modules() if isinstance(m, nn.Conv2d)]
+    for m in convs:
+        nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+        nn.init.zeros_(m.bias)
+    with torch.no_grad():
+        convs[-1].weight.mul_(0.1)
+        convs[-1].bias.fill_(0.5)
+    meta = {"kind": "adain", "style": "adain", "encoder": {"arch": "vgg19", "weights": "random"}}
+    ckpt = save_model(folder / "adain.ckpt", decoder, meta)
+    art = folder / "art.png"
+    with Image.open(style_dir / "great_wave_hokusai.jpg") as img:
+        img.convert("RGB").resize((96, 64)).save(art)
+    return ckpt, art
+
+
+@pytest.mark.filterwarnings("ignore:loss.vgg_weights=random")
+@pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
+def test_adain_with_artwork_matches_infer_at_other_sizes(adain_model, photos, fmt, capsys):
+    ckpt, art = adain_model
+    argv = ["--ckpt", str(ckpt), "--style", str(art), "--alpha", "0.5", "--format", fmt]
+    assert main(argv) == 0
+    path = ckpt.with_name(f"adain_art-alpha0.5{'.onnx' if fmt == 'onnx' else '.pt'}")
+    assert str(path) in capsys.readouterr().out
+    run, _ = infer.load_stylizer(str(ckpt), style=[str(art)], alpha=0.5, precision="fp32")
+    full, _ = infer.load_stylizer(str(ckpt), style=[str(art)], alpha=1.0, precision="fp32")
+    for x in photos:  # 97 x 130 and 128 x 192, the example was 64 x 64: H and W are dynamic
+        ref = run(x[0])[None]
+        y = onnx_run(path, x)[0] if fmt == "onnx" else torchscript_run(path, x)
+        assert y.shape == x.shape and (y - ref).abs().max() <= 1e-4
+        assert ref.std() > 0.05 and ((ref > 0) & (ref < 1)).float().mean() > 0.5  # not clipped
+        # the random VGG's relu4_1 statistics differ little between images, so alpha moves the
+        # picture little, yet 20 times the tolerance: the program holds alpha 0.5, not 1
+        assert (full(x[0])[None] - ref).abs().max() > 2e-3
+    if fmt == "onnx":
+        meta = onnx_run(path, photos[0])[1]
+        assert (meta["style"], meta["alpha"], meta["artwork"]) == ("art", 0.5, "art.png")
+
+
+def one_error_line(capfd):
+    err = [line for line in capfd.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and "Traceback" not in err[0], err
+    return err[0]
+
+
+@pytest.mark.filterwarnings("ignore:loss.vgg_weights=random")
+def test_usage_errors_are_one_line_and_write_nothing(cin, adain_model, model, tmp_path, capfd):
+    (_, ckpt), (adain_ckpt, _) = cin, adain_model
+    missing = tmp_path / "nowhere.png"
+    cases = [
+        ([str(ckpt)], f"error: {ckpt}: a cin model with several styles; pass --style NAME or "
+                      "--mix a=0.7,b=0.3 (styles: a, b)"),
+        ([str(ckpt), "--style", "c"], f"error: {ckpt}: no style 'c'; styles: a, b"),
+        ([str(ckpt), "--mix", "a=0.5,b=0.6"], f"error: {ckpt}: --mix: mix weights sum to 1.1; "
+                                              "they must sum to 1"),
+        ([str(ckpt), "--style", "a", "--alpha", "0.5"], f"error: {ckpt}: --alpha is for AdaIN "
+                                                        "models"),
+        ([str(adain_ckpt)], f"error: {adain_ckpt}: an AdaIN model: pass the artwork with --style "
+                            "ART"),
+        ([str(adain_ckpt), "--style", str(missing)], f"error: {missing}: no such file"),
+        ([str(adain_ckpt), "--mix", "a=1"], f"error: {adain_ckpt}: an AdaIN model takes an "
+                                            "artwork (--style ART), not --mix"),
+        ([str(model[1]), "--style", "b"], f"error: {model[1]}: a single-style model (ink); "
+                                          "--style and --mix are for multi-style and AdaIN models"),
+    ]  # fmt: skip
+    capfd.readouterr()
+    for argv, line in cases:
+        out = tmp_path / "out.onnx"
+        assert main(["--ckpt", *argv, "-o", str(out)]) == 2, argv
+        assert one_error_line(capfd) == line
+        assert not out.exists()
+
+
+def test_damaged_shipped_model_exits_1_in_one_line(tmp_path, monkeypatch, capfd):
+    ship = tmp_path / "ship"
+    save_model(ship / "ink.safetensors", TransformNet(8, 1), {"style": "ink"})
+    (ship / "SHA256SUMS").write_text(f"{'0' * 64}  ink.safetensors\n")
+    monkeypatch.setattr(shipped, "SHIPPED_DIR", ship)
+    monkeypatch.setattr(shipped, "USER_DIR", tmp_path / "mine")
+    capfd.readouterr()
+    assert main(["--ckpt", "ink"]) == 1
+    line = one_error_line(capfd)
+    assert line.startswith(f"error: {ship / 'ink.safetensors'}: changed or truncated")
+    assert not (ship / "ink.onnx").exists()
