@@ -79,7 +79,7 @@ def test_training_on_a_folder_full_of_bad_files(folder, tmp_path):
         "trainer.val_check_interval=6",
     )
     assert r.returncode == 0, r.stderr[-3000:]
-    assert (run / "export" / "anime.safetensors").is_file()
+    assert (run / "anime.safetensors").is_file()
     log = (run / "train.log").read_text()
     assert f"skipped {len(BAD)} unreadable image file(s)" in log
     assert "Traceback" not in r.stderr

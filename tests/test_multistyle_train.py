@@ -121,7 +121,9 @@ def test_adding_a_style_keeps_the_old_ones_bit_identical(family, content_dir, tm
     photo = tmp_path / "bridge.png"  # PNG outputs: pixels compared exactly
     Image.open(content_dir / "lomiri_bridge.jpg").convert("RGB").reduce(4).save(photo)
     old = stylized(two, photo, tmp_path / "old", STYLES)
-    new = stylized(three.with_suffix(".safetensors"), photo, tmp_path / "new", [*STYLES, "scream"])
+    new = stylized(
+        tmp_path / "three" / "three.safetensors", photo, tmp_path / "new", [*STYLES, "scream"]
+    )
     for s in STYLES:
         assert np.array_equal(old[s], new[s]), f"{s} changed when scream was added"
     assert np.abs(new["scream"].astype(int) - new["wave"]).mean() > 0.5

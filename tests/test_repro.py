@@ -14,7 +14,7 @@ ARGS = ["trainer.max_steps=6", "checkpoint_every=100", "data.epoch_length=8"]  #
 def weights(run, *extra):
     r = trainrun.train(run, *ARGS, *extra)
     assert r.returncode == 0, r.stderr[-3000:]
-    return load_model(run / "export" / "anime.safetensors")[0].state_dict(), trainrun.losses(run)
+    return load_model(run / "anime.safetensors")[0].state_dict(), trainrun.losses(run)
 
 
 @pytest.mark.slow

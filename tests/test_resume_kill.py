@@ -39,7 +39,7 @@ def reference(tmp_path_factory):
     run = tmp_path_factory.mktemp("reference")
     r = trainrun.train(run, *ARGS)
     assert r.returncode == 0, r.stderr[-3000:]
-    return trainrun.losses(run), load_model(run / "export" / "starry_night.safetensors")[0]
+    return trainrun.losses(run), load_model(run / "starry_night.safetensors")[0]
 
 
 def assert_continues_like_reference(reference, resumed: Path, from_step: int) -> None:
@@ -48,7 +48,7 @@ def assert_continues_like_reference(reference, resumed: Path, from_step: int) ->
     assert min(losses) == from_step and max(losses) == STEPS - 1  # picks up at the saved step
     for step, loss in losses.items():
         assert loss == ref_losses[step], (step, loss, ref_losses[step])
-    net = load_model(resumed / "export" / "starry_night.safetensors")[0]
+    net = load_model(resumed / "starry_night.safetensors")[0]
     for (k, a), b in zip(ref_net.state_dict().items(), net.state_dict().values(), strict=True):
         assert torch.equal(a, b), k
     assert ref_losses[STEPS - 1] < 0.7 * ref_losses[0]  # and it was learning
