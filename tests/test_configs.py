@@ -13,7 +13,7 @@ CHOICES = [(g, f.stem) for g in GROUPS for f in sorted((CONFIGS / g).glob("*.yam
 
 @pytest.mark.parametrize(("group", "option"), CHOICES, ids=[f"{g}={o}" for g, o in CHOICES])
 def test_every_option_composes(group, option):
-    override = f"+{group}={option}" if group == "experiment" else f"{group}={option}"
+    override = f"{group}={option}"
     extra = ["data.root=/tmp/photos"] if (group, option) == ("data", "folder") else []
     with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
         cfg = compose("train", overrides=[override, *extra])
@@ -23,7 +23,8 @@ def test_every_option_composes(group, option):
         assert key in cfg.style
     for key in ("root", "image_size", "batch_size", "num_workers"):
         assert key in cfg.data
-    expected = "original" if (group, option) == ("loss", "vgg19") else "imagenet"
+    vgg19 = {("loss", "vgg19"), ("experiment", "shipped"), ("experiment", "shipped_adain")}
+    expected = "original" if (group, option) in vgg19 else "imagenet"
     assert cfg.loss.vgg_weights == expected and "max_steps" in cfg.trainer
 
 

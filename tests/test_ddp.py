@@ -40,10 +40,8 @@ def test_ddp_two_cpu_processes(tmp_path):
     res = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
     assert "GLOBAL_RANK: 1" in res.stderr + res.stdout
-    assert sorted(p.name for p in export.iterdir()) == [
-        "starry_night.ckpt",
-        "starry_night.safetensors",
-    ]
+    assert sorted(p.name for p in export.iterdir()) == ["starry_night.ckpt"]
+    assert (run / "starry_night.safetensors").is_file()
     assert (run / "checkpoints" / "last.ckpt").is_file()
     assert "exported" in (run / "train.log").read_text()
     assert "exported" not in (run / "train_ddp_process_1.log").read_text()

@@ -96,7 +96,8 @@ def test_train_cli_then_infer_cli(content_dir: Path, tmp_path: Path):
     )
     assert r.returncode == 0, r.stderr[-3000:]
     assert (tmp_path / "checkpoints" / "anime.ckpt").is_file()
-    assert (tmp_path / "checkpoints" / "anime.safetensors").is_file()
+    assert (run_dir / "anime.safetensors").is_file()  # the twin stays in the run folder
+    assert not (tmp_path / "checkpoints" / "anime.safetensors").exists()
     assert (run_dir / "checkpoints" / "last.ckpt").is_file()
     assert (run_dir / ".hydra" / "config.yaml").is_file() and (run_dir / "train.log").is_file()
     assert sorted(p.name for p in (run_dir / "val").glob("*.png")) == [

@@ -254,12 +254,13 @@ def test_infer_controls_exif_and_folders_work_for_a_style(family, models, photo,
     assert code == 1 and len(err) == 3 and all("exists" in e for e in err[:2])
 
 
-def test_single_style_commands_refuse_a_multistyle_model_in_one_line(models, capsys):
+def test_export_without_a_style_of_a_multistyle_model_is_one_line(models, capsys):
     from stylenet import export
 
     assert export.main(["--ckpt", str(models["cin"]), "--format", "onnx"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "a cin model with styles starry_night, wave" in err[0]
+    assert len(err) == 1 and "pass --style NAME or --mix" in err[0]
+    assert "(styles: starry_night, wave)" in err[0]
 
 
 def test_cin_styles_keep_their_photo_colours_and_cel_stages(tmp_path):
