@@ -48,7 +48,7 @@ class Stylizer(nn.Module):
         ph, pw = (-h) % 4, (-w) % 4
         if ph or pw:
             x = F.pad(x, (0, pw, 0, ph), mode="replicate")
-        return to_pixels(self.net(x), self.output, self.training)[..., :h, :w]
+        return to_pixels(self.net(x), self.output, x, self.training)[..., :h, :w]
 
 
 class StyleBankNet(nn.Module):
