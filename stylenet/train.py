@@ -181,11 +181,16 @@ def net_args(cfg: DictConfig) -> dict[str, Any]:
     return {k: v for k, v in cfg.model.items() if k not in ("family", "init")}
 
 
-def init_file(init: str) -> Path:
-    """model.init's file: a path (or relative to the project), the user's checkpoints/<name>.ckpt,
-    or a shipped model's name (CheckpointError otherwise)."""
-    path = resolve_path(str(init))
-    return path if path.is_file() else resolve_model(str(init), announce=log.info)
+def load_init(init: str) -> tuple[torch.nn.Module, dict[str, Any], Path]:
+    """(net, meta, file) of model.init: a path (or relative to the project), the user's
+    checkpoints/<name>.ckpt, or a shipped model's name; ConfigError if it cannot be used."""
+    try:
+        path = resolve_path(str(init))
+        path = path if path.is_file() else resolve_model(str(init), announce=log.info)
+        net, meta = load_model(path)
+    except CheckpointError as e:
+        raise ConfigError(f"model.init: {e}") from None
+    return net, meta, path
 
 
 def johnson_init(cfg: DictConfig, net: torch.nn.Module) -> dict[str, Any]:
@@ -194,11 +199,7 @@ def johnson_init(cfg: DictConfig, net: torch.nn.Module) -> dict[str, Any]:
     init = cfg.model.get("init")
     if not init:
         return {}
-    try:
-        path = init_file(init)
-        source, meta = load_model(path)
-    except CheckpointError as e:
-        raise ConfigError(f"model.init: {e}") from None
+    source, meta, path = load_init(init)
     if meta.get("kind", "johnson") != "johnson":
         raise ConfigError(f"model.init={init}: a {meta.get('kind')} model, not a johnson net")
     try:
@@ -431,11 +432,7 @@ def fit_adain(cfg: DictConfig, run_dir: Path) -> Path:
     )
     init_meta: dict[str, Any] = {}
     if m.get("init"):
-        try:
-            path = init_file(m.init)
-            source, init_meta = load_model(path)
-        except CheckpointError as e:
-            raise ConfigError(f"model.init: {e}") from None
+        source, init_meta, path = load_init(m.init)
         if init_meta.get("kind") != "adain":
             raise ConfigError(f"model.init={m.init}: a {init_meta.get('kind', 'johnson')} model")
         module.decoder.load_state_dict(source.decoder.state_dict())
@@ -500,29 +497,27 @@ def with_style(cfg: DictConfig, style: DictConfig) -> DictConfig:
     return out
 
 
-def cin_stages(cfg: DictConfig) -> dict[str, list[str]]:
+def cin_stages(cfg: DictConfig, configs: dict[str, DictConfig]) -> dict[str, list[str]]:
     """CINNet's photo_colors and cel: the styles whose own config (or model.<key>) asks for it."""
-    configs = style_configs(cfg)
     return {
         k: [n for n, c in configs.items() if model_flag(with_style(cfg, c), k)]
         for k in ("photo_colors", "cel")
     }
 
 
-def multistyle_init(cfg: DictConfig, styles: list[str]) -> tuple[Any, dict, list[str]]:
-    """(net, its meta, the styles to add) from model.init, a trained model of the same family;
-    (None, {}, styles) without one."""
+def multistyle_init(cfg: DictConfig, configs: dict[str, DictConfig]) -> tuple[Any, dict, list[str]]:
+    """(net, its meta, the styles to add) from model.init, a trained model of the same family
+    (or, for CIN, a single-style net to start every style from); (None, {}, styles) without
+    one. configs: each style's config (style_configs)."""
+    styles = list(configs)
     init = cfg.model.get("init")
     if not init:
         return None, {}, styles
-    try:
-        net, meta = load_model(init_file(init))
-    except CheckpointError as e:
-        raise ConfigError(f"model.init: {e}") from None
+    net, meta, _ = load_init(init)
     kind = meta.get("kind", "johnson")
     if kind == "johnson" and cfg.model.family == "cin":  # a warm start: every style trains
         m = cfg.model
-        cin = CINNet(styles, m.channels, m.num_residual, net.output, **cin_stages(cfg))
+        cin = CINNet(styles, m.channels, m.num_residual, net.output, **cin_stages(cfg, configs))
         try:
             cin.load_transform_net(net)
         except RuntimeError:
@@ -552,12 +547,13 @@ def fit_multistyle(cfg: DictConfig, run_dir: Path) -> Path:
     if len(outputs) > 1:
         raise ConfigError(f"the styles ask for different model.output {sorted(outputs)}; set one")
     pl.seed_everything(cfg.seed, workers=True)
-    net, init_meta, train_styles = multistyle_init(cfg, list(configs))
+    net, init_meta, train_styles = multistyle_init(cfg, configs)
     if net is None:
         m = cfg.model
         arch = {"channels": m.channels, "output": outputs.pop()}
         if family == "cin":
-            net = CINNet(list(configs), num_residual=m.num_residual, **arch, **cin_stages(cfg))
+            stages = cin_stages(cfg, configs)
+            net = CINNet(list(configs), num_residual=m.num_residual, **arch, **stages)
         else:
             net = StyleBankNet(list(configs), bank_layers=m.bank_layers, **arch)
     images, settings = {}, {}
