@@ -4,9 +4,10 @@
     python -m stylenet.models --add run/wave.ckpt   # ship a trained model (maintainers;
                                                     # --replace for one that ships already)
 
-A listed shipped file whose sha256 differs from checkpoints/SHA256SUMS is marked CHANGED and makes
-the command exit 1. `--add` stores the model as checkpoints/<name>.safetensors in float16 when
-its output on a 512 px photo stays within 2/255 of float32 (else float32), and records its sha256.
+A listed file that cannot be used (a shipped one whose sha256 differs from checkpoints/SHA256SUMS,
+or a damaged one of yours) is named in one line and makes the command exit 1. `--add` stores the
+model as checkpoints/<name>.safetensors in float16 when its output on a 512 px photo stays within
+2/255 of float32 (else float32), and records its sha256.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import torch
 
 from stylenet.checkpoint import CheckpointError, _read, load_model, save_model
 from stylenet.images import load_pil, to_tensor
-from stylenet.shipped import SHIPPED_DIR, SUMS, USER_DIR, sha256, shipped_sums
+from stylenet.shipped import SHIPPED_DIR, SUMS, USER_DIR, sha256, shipped_sums, verified
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECK_PHOTO = ROOT / "data" / "photos" / "chelsea.png"
@@ -49,20 +50,14 @@ def rows(shipped_dir: Path | None = None, user_dir: Path | None = None) -> tuple
     shipped_dir, user_dir = shipped_dir or SHIPPED_DIR, user_dir or USER_DIR
     out, bad = [], 0
     mine = sorted(p for p in user_dir.glob("*.ckpt") if p.is_file()) if user_dir.is_dir() else []
-    for path in mine:
+    entries = [(p.stem, "yours", p) for p in mine]
+    entries += [(n, "shipped", None) for n in shipped_sums(shipped_dir)]  # None: verify first
+    for name, source, path in entries:
         try:
-            out.append({**describe(path), "source": "yours"})
-        except CheckpointError as e:
-            out.append({"name": path.stem, "source": "yours", "file": str(path), "error": str(e)})
+            out.append({**describe(path or verified(name, shipped_dir)), "source": source})
+        except CheckpointError as e:  # the message names the file
+            out.append({"name": name, "source": source, "error": str(e)})
             bad += 1
-    for name, digest in shipped_sums(shipped_dir).items():
-        path = shipped_dir / f"{name}.safetensors"
-        if not path.is_file() or sha256(path) != digest:
-            why = "missing" if not path.is_file() else "CHANGED (sha256 differs from SHA256SUMS)"
-            out.append({"name": name, "source": "shipped", "file": str(path), "error": why})
-            bad += 1
-            continue
-        out.append({**describe(path), "source": "shipped"})
     return out, bad
 
 
@@ -71,7 +66,7 @@ def show(table: list[dict]) -> str:
     cells = [
         [str(r.get(c, "")) for c in cols]
         if "error" not in r
-        else [r["name"], r["source"], "", "", "", "", f"{r['file']}: {r['error']}"]
+        else [r["name"], r["source"], "", "", "", "", r["error"]]
         for r in table
     ]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
@@ -147,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     print(show(table))
     for r in table:
         if "error" in r:
-            print(f"error: {r['file']}: {r['error']}", file=sys.stderr)
+            print(f"error: {r['error']}", file=sys.stderr)
     return 1 if bad else 0
 
 

@@ -84,14 +84,15 @@ def resolve_model(
     path = Path(name).expanduser()
     if path.is_file():
         return path
+    shipped = shipped_sums(shipped_dir)
     if len(path.parts) == 1:
         stem = path.stem if path.suffix in SUFFIXES else path.name
         for candidate in (path, Path(stem + ".ckpt"), Path(stem + ".safetensors")):
             mine = user_dir / candidate
             shipped_twin = mine.resolve() == (shipped_dir / candidate).resolve()
-            if mine.is_file() and not (shipped_twin and stem in shipped_sums(shipped_dir)):
+            if mine.is_file() and not (shipped_twin and stem in shipped):
                 return mine
-        if stem in shipped_sums(shipped_dir):
+        if stem in shipped:
             found = verified(stem, shipped_dir)
             if announce:
                 announce(
@@ -99,8 +100,7 @@ def resolve_model(
                     f"style={stem} ...; it is then preferred)"
                 )
             return found
-    shipped = ", ".join(shipped_names(shipped_dir)) or "none"
     raise CheckpointError(
         f"{name}: no such checkpoint (not a file, not in {user_dir}/, and not a shipped model: "
-        f"{shipped})"
+        f"{', '.join(sorted(shipped)) or 'none'})"
     )
