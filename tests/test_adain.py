@@ -25,6 +25,7 @@ from stylenet.nets.adain import (
     mean_std,
     mix_statistics,
 )
+from stylenet.nets.transform_net import TransformNet
 from stylenet.tiling import stylize_adain_strips
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -266,3 +267,33 @@ def test_adain_eval_compares_with_lbfgs_and_keys_its_cache(tmp_path, photo, caps
     assert len(json.loads(cache.read_text())) == 1  # the same objective: the curve is reused
     assert adain_eval.main([*args, "--style-weight", "2"]) == 0
     assert len(json.loads(cache.read_text())) == 2  # another objective: a curve of its own
+
+
+@pytest.mark.slow
+def test_model_init_continues_from_the_trained_decoder(trained, tmp_path):
+    """model.init=<adain model>: the next run starts at the trained run's late losses (not a fresh
+    decoder's), counts its steps on and records where it started; a single-style net is refused."""
+    ckpt, steps = trained
+    order = sorted(steps)
+    late = sum(steps[s]["content"] for s in order[-8:]) / 8
+    run = tmp_path / "again"
+    args = ("model=adain", "model.vgg_weights=random", f"style_data.root={STYLES}",
+            "style_data.image_size=64", "lr=1e-4")  # fmt: skip
+    r = trainrun.train(run, *args, f"model.init={ckpt}", "trainer.max_steps=4", timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    first = []
+    for f in sorted((run / "csv").glob("version_*/metrics.csv")):
+        with open(f) as fh:
+            first += [
+                float(row["train/content"])
+                for row in csv.DictReader(fh)
+                if row.get("train/content")
+            ]
+    assert sum(first) / len(first) < 0.9 * sum(steps[s]["content"] for s in order[:4]) / 4
+    assert sum(first) / len(first) < 1.5 * late
+    _, meta = load_model(run / "export" / "adain.ckpt")
+    assert meta["steps"] == 44 and meta["training"]["init"] == {"style": "adain", "steps": 40}
+    johnson = save_model(tmp_path / "ink.ckpt", TransformNet(8, 1), {"style": "ink"})
+    bad = trainrun.train(tmp_path / "bad", *args, f"model.init={johnson}", "trainer.max_steps=1")
+    said = bad.stdout + bad.stderr
+    assert bad.returncode == 2 and "error: model.init=" in said and "a johnson model" in said
