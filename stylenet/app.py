@@ -3,7 +3,7 @@
 A local Gradio page: upload a photo (or take one with the webcam), pick a model, set strength and
 colour preservation, compare before/after, download the full-size result. The models are the
 user's own files in the checkpoints folder (default `checkpoints/`) and the models shipped in the
-repository (stylenet/shipped.py; sha256-checked before each use), whose entries a user's file of
+repository (stylenet/stylize/shipped.py; sha256-checked before use), whose entries a user's file of
 the same name hides. A multi-style model (CIN, StyleBank) shows a Style choice; an AdaIN model an
 Artwork upload and an Alpha slider. Models load and photos are stylized exactly as `infer.py` does
 it (`load_stylizer`: safe loader, strip-wise execution for large photos); loaded models are kept
@@ -33,9 +33,7 @@ import gradio as gr  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from stylenet.checkpoint import MULTI_STYLE, CheckpointError, _read, load_model  # noqa: E402
-from stylenet.color import METHODS  # noqa: E402
-from stylenet.images import IMAGE_SUFFIXES, ImageError, load_image, save_image  # noqa: E402
+from stylenet.files.images import IMAGE_SUFFIXES, ImageError, load_image, save_image  # noqa: E402
 from stylenet.infer import (  # noqa: E402
     STYLE_SIZE,
     UsageError,
@@ -44,7 +42,9 @@ from stylenet.infer import (  # noqa: E402
     load_stylizer,
     output_path,
 )
-from stylenet.shipped import SHIPPED_DIR, shipped_sums, verified  # noqa: E402
+from stylenet.ops.color import METHODS  # noqa: E402
+from stylenet.stylize.checkpoint import MULTI_STYLE, CheckpointError, _read, load_model  # noqa: E402
+from stylenet.stylize.shipped import SHIPPED_DIR, shipped_sums, verified  # noqa: E402
 
 MODEL_SUFFIXES = (".ckpt", ".safetensors")
 MAX_MEGAPIXELS = 16.0  # 4000 x 4000, or a 4000 x 3000 phone photo with room to spare
@@ -171,8 +171,8 @@ def fail(message: str) -> gr.Error:
 
 def upload_path(payload: dict | None) -> str | None:
     """The server-side copy of an uploaded picture, from the raw payload of an event run with
-    preprocess=False: gradio then leaves decoding to stylenet.images (its own decoder would fail
-    on a bad file with a message of its own)."""
+    preprocess=False: gradio then leaves decoding to stylenet.files.images (its own decoder
+    would fail on a bad file with a message of its own)."""
     return (payload or {}).get("path")
 
 

@@ -26,11 +26,11 @@ from collections.abc import Callable
 import torch
 
 from stylenet.infer import stylize
-from stylenet.loss_net import LossNet
-from stylenet.losses import content_loss, gram, style_loss
-from stylenet.module import StyleTransferModule
+from stylenet.losses.loss_net import LossNet
+from stylenet.losses.terms import content_loss, gram, style_loss
 from stylenet.nets.transform_net import TransformNet
-from stylenet.precision import compute_dtype, has_bf16
+from stylenet.stylize.precision import compute_dtype, has_bf16
+from stylenet.training.johnson_module import StyleTransferModule
 
 CONTENT, STYLE = ["relu2_2"], ["relu1_2", "relu2_2", "relu3_3", "relu4_3"]
 SIZES = ["256x256", "512x512", "1024x1024", "1920x1080"]
@@ -157,7 +157,7 @@ def bench_families(size: str, repeats: int, device: torch.device, precision: str
     """ms per photo through infer.py's path: the one-style Johnson net against AdaIN (VGG19 encoder
     to relu4_1, AdaIN, decoder), alternating; plus AdaIN's one-off artwork statistics (512 px)."""
     from stylenet.nets.adain import ENCODER_LAYER, AdaINNet, Decoder, Encoder
-    from stylenet.tiling import stylize_adain_strips
+    from stylenet.stylize.strips import stylize_adain_strips
 
     torch.manual_seed(0)
     johnson = TransformNet().eval().to(device)

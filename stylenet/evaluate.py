@@ -29,16 +29,16 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from stylenet.checkpoint import CheckpointError, load_model
-from stylenet.color import luminance
-from stylenet.images import IMAGE_SUFFIXES, ImageError, find_images, load_image
-from stylenet.loss_net import LossNet, VGGWeightsError
-from stylenet.losses import gram
+from stylenet.files.images import IMAGE_SUFFIXES, ImageError, find_images, load_image
+from stylenet.losses.loss_net import LossNet, VGGWeightsError
+from stylenet.losses.objective import StyleObjective
+from stylenet.losses.terms import gram
 from stylenet.nets.adain import STYLE_SIZE, BoundAdaIN
 from stylenet.nets.transform_net import TransformNet
-from stylenet.objective import StyleObjective
+from stylenet.ops.color import luminance
 from stylenet.optimize import INITS, PRESETS
 from stylenet.optimize import run as optimize
+from stylenet.stylize.checkpoint import CheckpointError, load_model
 
 PARTS = ("content_loss", "style_loss", "total")
 CHECK_CONTENT = "relu4_2"  # the independent check's layers (Gatys et al.'s)
@@ -329,7 +329,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from stylenet.shipped import resolve_model
+    from stylenet.stylize.shipped import resolve_model
 
     try:
         net, meta = load_model(resolve_model(args.ckpt))

@@ -38,14 +38,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from stylenet.atomic import atomic_write
-from stylenet.cartoon import cartoon
-from stylenet.checkpoint import MULTI_STYLE, CheckpointError, load_model, model_kind
-from stylenet.color import transfer_luminance
-from stylenet.images import ImageError, load_image
+from stylenet.files.atomic import atomic_write
+from stylenet.files.images import ImageError, load_image
 from stylenet.nets.adain import ENCODER_LAYER, MULTIPLE, STYLE_SIZE, BoundAdaIN, adain
-from stylenet.nets.stylebank import BankMix, Stylizer
+from stylenet.nets.stylebank import BankMix, BoundStyleBank
 from stylenet.nets.transform_net import TransformNet, to_pixels
+from stylenet.ops.cartoon import cartoon
+from stylenet.ops.color import transfer_luminance
+from stylenet.stylize.checkpoint import MULTI_STYLE, CheckpointError, load_model, model_kind
 
 SUFFIXES = {"onnx": ".onnx", "torchscript": ".pt"}
 OPSET = 17
@@ -91,7 +91,7 @@ class ExportNet(nn.Module):
 
     __constants__ = ["photo_colors", "cel"]
 
-    def __init__(self, net: TransformNet | Stylizer):
+    def __init__(self, net: TransformNet | BoundStyleBank):
         super().__init__()
         layers = [ScriptableBankMix(m) if isinstance(m, BankMix) else m for m in net.net]
         self.net, self.output = nn.Sequential(*layers), net.output
@@ -142,7 +142,7 @@ def exportable(net: nn.Module) -> nn.Module:
     """The export wrapper of a plain stylizer: TransformNet, a bound StyleBank or BoundAdaIN."""
     if isinstance(net, BoundAdaIN):
         return ExportAdaIN(net)
-    if isinstance(net, (TransformNet, Stylizer)):
+    if isinstance(net, (TransformNet, BoundStyleBank)):
         return ExportNet(net)
     raise TypeError(f"cannot export a {type(net).__name__}; bind a style first")
 
@@ -271,8 +271,8 @@ def bench(net: nn.Module, height: int, width: int, runs: int, folder: Path) -> d
     import onnxruntime as ort
 
     from stylenet.infer import stylize
-    from stylenet.precision import compute_dtype
-    from stylenet.tiling import stylize_adain_strips
+    from stylenet.stylize.precision import compute_dtype
+    from stylenet.stylize.strips import stylize_adain_strips
 
     x = torch.rand(1, 3, height, width)
     onnx_path, ts_path = folder / "bench.onnx", folder / "bench.pt"
@@ -351,7 +351,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from stylenet.shipped import DamagedModelError, resolve_model
+    from stylenet.stylize.shipped import DamagedModelError, resolve_model
 
     args = parse_args(argv)
     try:

@@ -2,8 +2,9 @@
 
 Writes <stem>_<filter>.<ext> beside each input (or into -o DIR), with the input's size, like
 infer.py. Filters: find-edges, contour, emboss, ripple, bulge, oil-paint, cartoon (the functions
-are in stylenet/filter_ops.py; each option belongs to the filters whose function takes it) and
-color-transfer (stylenet/color_transfer.py: --reference ref.jpg --method reinhard|histogram|mkl).
+are in stylenet/ops/classic.py; each option belongs to the filters whose function takes it) and
+color-transfer (stylenet/ops/color_transfer.py: --reference ref.jpg --method
+reinhard|histogram|mkl).
 """
 
 from __future__ import annotations
@@ -20,12 +21,12 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from stylenet import filter_ops as ops
-from stylenet.color_transfer import METHODS as TRANSFER_METHODS
-from stylenet.color_transfer import color_transfer
+from stylenet.files.images import ImageError, load_pil, save_image
 from stylenet.gallery import _font
-from stylenet.images import ImageError, load_pil, save_image
 from stylenet.infer import check_output, expand_inputs, output_path, report_failure, summary
+from stylenet.ops import classic as ops
+from stylenet.ops.color_transfer import METHODS as TRANSFER_METHODS
+from stylenet.ops.color_transfer import color_transfer
 
 FILTERS: dict[str, Callable[..., np.ndarray]] = {
     "find-edges": ops.find_edges,

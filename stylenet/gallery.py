@@ -7,15 +7,15 @@
     python -m stylenet.gallery --ckpt cin:wave cin:wave=0.5,scream=0.5 cin:scream    # a mix
 
 Rows are photos (first column the photo itself), columns are styles under a header naming them.
---ckpt takes files or names (stylenet/shipped.py: the user's checkpoints/<name>.ckpt, else the
-shipped model); without it the columns are anime, starry_night, wave, scream, kandinsky and
-shipwreck where found. A multi-style model (CIN, StyleBank) gives a column per style, or the one
-of NAME:STYLE; an AdaIN model a column per --artworks file. Every cell is a centre-cropped
-square; each style is applied to the crop at twice the tile size and scaled down, so strokes look
-as they do on a photo of about the training size. The JPEG quality is the highest that keeps the
-file within --max-kb. A model or artwork that fails is reported in one line and left out (exit
-status 1). Default paths are in the project folder; the shared photos are used only where
-../shared/images/content/ exists.
+--ckpt takes files or names (stylenet/stylize/shipped.py: the user's
+checkpoints/<name>.ckpt, else the shipped model); without it the columns are anime, starry_night,
+wave, scream, kandinsky and shipwreck where found. A multi-style model (CIN, StyleBank) gives a
+column per style, or the one of NAME:STYLE; an AdaIN model a column per --artworks file. Every cell
+is a centre-cropped square; each style is applied to the crop at twice the tile size and scaled
+down, so strokes look as they do on a photo of about the training size. The JPEG quality is the
+highest that keeps the file within --max-kb. A model or artwork that fails is reported in one line
+and left out (exit status 1). Default paths are in the project folder; the shared photos are used
+only where ../shared/images/content/ exists.
 """
 
 from __future__ import annotations
@@ -29,11 +29,11 @@ from pathlib import Path
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from stylenet import shipped
-from stylenet.atomic import atomic_write
-from stylenet.checkpoint import CheckpointError, load_model, model_kind
-from stylenet.images import ImageError, find_images, load_pil, to_pil, to_tensor
+from stylenet.files.atomic import atomic_write
+from stylenet.files.images import ImageError, find_images, load_pil, to_pil, to_tensor
 from stylenet.infer import UsageError, load_stylizer, parse_mix
+from stylenet.stylize import shipped
+from stylenet.stylize.checkpoint import CheckpointError, load_model, model_kind
 
 ROOT = Path(__file__).resolve().parent.parent
 PHOTO_DIR = ROOT / "data" / "photos"

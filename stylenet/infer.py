@@ -1,7 +1,8 @@
 """Stylize photos with a trained model: `python infer.py --ckpt anime.ckpt photo.jpg more/ *.png`.
 
 Writes <stem>_<style>.<ext> beside each input (or into -o DIR). Video files (clip.mp4 ...) are
-stylized frame by frame (stylenet/video.py). --ckpt may also be an exported .onnx file, run by
+stylized frame by frame (stylenet/stylize/video.py). --ckpt may
+also be an exported .onnx file, run by
 ONNX Runtime (stylenet/export.py). No Hydra; no VGG except AdaIN's encoder.
 
 AdaIN models take any artwork: `python infer.py --ckpt adain.ckpt --style art.jpg photo.jpg`
@@ -26,16 +27,16 @@ from pathlib import Path
 
 import torch
 
-from stylenet.checkpoint import CheckpointError, load_model, model_kind
-from stylenet.color import METHODS, bare_preserve_color, blend, preserve_color
 from stylenet.export import load_onnx
-from stylenet.images import ImageError, find_images, load_image, save_image
+from stylenet.files.images import ImageError, find_images, load_image, save_image
 from stylenet.nets.adain import STYLE_SIZE, AdaINNet, mix_statistics
 from stylenet.nets.transform_net import TransformNet
-from stylenet.precision import compute_dtype
-from stylenet.shipped import DamagedModelError, resolve_model
-from stylenet.tiling import stylize_adain_strips, stylize_strips
-from stylenet.video import VIDEO_SUFFIXES, VideoError, find_videos, stylize_video
+from stylenet.ops.color import METHODS, bare_preserve_color, blend, preserve_color
+from stylenet.stylize.checkpoint import CheckpointError, load_model, model_kind
+from stylenet.stylize.precision import compute_dtype
+from stylenet.stylize.shipped import DamagedModelError, resolve_model
+from stylenet.stylize.strips import stylize_adain_strips, stylize_strips
+from stylenet.stylize.video import VIDEO_SUFFIXES, VideoError, find_videos, stylize_video
 
 
 class UsageError(ValueError):
@@ -74,7 +75,7 @@ def stylize(
 ) -> torch.Tensor:
     """(3, H, W) in [0, 1] -> stylized (3, H, W) in [0, 1], float32 on CPU.
 
-    precision: auto (bf16 where the device has it), bf16 or fp32. See stylenet/tiling.py.
+    precision: auto (bf16 where the device has it), bf16 or fp32. See stylenet/stylize/strips.py.
     """
     x = image.unsqueeze(0).to(device)
     return stylize_strips(net, x, compute_dtype(precision, x.device))[0].cpu()
@@ -147,11 +148,11 @@ def load_stylizer(
     """(stylize, meta): stylize maps a photo (3, H, W) in [0, 1] to the stylized photo.
 
     A .onnx file runs in ONNX Runtime (fp32; device and precision do not apply); anything else is
-    a checkpoint (see stylenet/checkpoint.py). A multi-style checkpoint needs `style`: a style
-    name, a mix {name: weight} (weights >= 0 summing to 1) or "none" (StyleBank's auto-encoder);
-    meta["style"] is then the output-name suffix of that choice. For an AdaIN model, `style`,
-    `style_weights` and `alpha` are the artwork files, their mix and the style strength, and
-    meta["style"] names the artworks (a+b for a mix). UsageError for options the model lacks.
+    a checkpoint (see stylenet/stylize/checkpoint.py). A multi-style checkpoint needs `style`:
+    a style name, a mix {name: weight} (weights >= 0 summing to 1) or "none" (StyleBank's
+    auto-encoder); meta["style"] is then the output-name suffix of that choice. For an AdaIN model,
+    `style`, `style_weights` and `alpha` are the artwork files, their mix and the style strength,
+    and meta["style"] names the artworks (a+b for a mix). UsageError for options the model lacks.
     """
     path = resolve_model(ckpt)
     options = style is not None or style_weights or alpha != 1.0

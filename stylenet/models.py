@@ -19,9 +19,9 @@ from pathlib import Path
 
 import torch
 
-from stylenet.checkpoint import CheckpointError, _read, load_model, save_model
-from stylenet.images import load_pil, to_tensor
-from stylenet.shipped import SHIPPED_DIR, SUMS, USER_DIR, sha256, shipped_sums, verified
+from stylenet.files.images import load_pil, to_tensor
+from stylenet.stylize.checkpoint import CheckpointError, _read, load_model, save_model
+from stylenet.stylize.shipped import SHIPPED_DIR, SUMS, USER_DIR, sha256, shipped_sums, verified
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECK_PHOTO = ROOT / "data" / "photos" / "chelsea.png"

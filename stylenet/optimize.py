@@ -21,7 +21,7 @@ feed-forward model approximates. Presets:
   in configs/style/), starting from the photo.
 - luan: Deep Photo Style Transfer's layers (Luan et al. 2017: content conv4_2, style conv1_1 ...
   conv5_1) on the original VGG19 with relative errors, starting from the photo, without their
-  segmentation masks. --photorealistic adds their photorealism term (stylenet/matting.py) to any
+  segmentation masks. --photorealistic adds their photorealism term (stylenet/ops/matting.py) to any
   preset and makes luan the default preset.
 
 The optimizer is L-BFGS by default: SciPy's L-BFGS-B with every pixel boxed to [0, 1]. L-BFGS is
@@ -42,11 +42,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from stylenet.color import METHODS, bare_preserve_color, preserve_color
-from stylenet.images import ImageError, load_image, save_image
-from stylenet.loss_net import IMAGENET_STD, LossNet, VGGWeightsError
-from stylenet.matting import EPS, matting_laplacian, photorealism_loss, to_torch
-from stylenet.objective import StyleObjective
+from stylenet.files.images import ImageError, load_image, save_image
+from stylenet.losses.loss_net import IMAGENET_STD, LossNet, VGGWeightsError
+from stylenet.losses.objective import StyleObjective
+from stylenet.ops.color import METHODS, bare_preserve_color, preserve_color
+from stylenet.ops.matting import EPS, matting_laplacian, photorealism_loss, to_torch
 
 PRESETS: dict[str, dict] = {
     "johnson": {
@@ -371,7 +371,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--normalize",
         action="store_true",
-        help="unit-free layer losses (see stylenet/objective.py); weights then default to 1, 1",
+        help="unit-free layer losses (see stylenet/losses/objective.py); weights then default "
+        "to 1, 1",
     )
     p.add_argument("--lr", type=float, help="step size (lbfgs 1, adam 0.02)")
     p.add_argument(

@@ -28,21 +28,21 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import Callback, ModelCheckpoint
 
-from stylenet.adain import AdaINModule
-from stylenet.checkpoint import CheckpointError, check_resumable, load_model, save_model
-from stylenet.checkpoint_io import SafeCheckpointIO
-from stylenet.data import NoImagesError, PairDataModule, PhotoDataModule, find_artworks
 from stylenet.evaluate import evaluate, format_table, load_photos, table_rows
-from stylenet.images import ImageError, load_image
-from stylenet.loss_net import LossNet, VGGWeightsError, check_layers
-from stylenet.module import NonFiniteLossError, StyleTransferModule
-from stylenet.multistyle import FAMILIES, MultiStyleModule
+from stylenet.files.images import ImageError, load_image
+from stylenet.losses.loss_net import LossNet, VGGWeightsError, check_layers
 from stylenet.nets.adain import Encoder
 from stylenet.nets.cin import CINNet
 from stylenet.nets.stylebank import StyleBankNet
 from stylenet.nets.transform_net import OUTPUTS
-from stylenet.precision import cpu_has_bf16
-from stylenet.shipped import resolve_model
+from stylenet.stylize.checkpoint import CheckpointError, check_resumable, load_model, save_model
+from stylenet.stylize.precision import cpu_has_bf16
+from stylenet.stylize.shipped import resolve_model
+from stylenet.training.adain_module import AdaINModule
+from stylenet.training.data import NoImagesError, PairDataModule, PhotoDataModule, find_artworks
+from stylenet.training.johnson_module import NonFiniteLossError, StyleTransferModule
+from stylenet.training.lightning_io import SafeCheckpointIO
+from stylenet.training.multistyle_module import FAMILIES, MultiStyleModule
 
 log = logging.getLogger("stylenet")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -700,7 +700,7 @@ def hydra_main(cfg: DictConfig) -> None:
         sys.exit(2)
     except NoImagesError as e:
         line = str(e).strip().splitlines()[-1]  # raised in a worker: its traceback comes first
-        log.error("error: %s", line.removeprefix("stylenet.data.NoImagesError: "))
+        log.error("error: %s", line.removeprefix("stylenet.training.data.NoImagesError: "))
         sys.exit(2)
     except NonFiniteLossError as e:
         kept = f"last good checkpoint: {last}" if last.is_file() else "no checkpoint was written"

@@ -13,9 +13,7 @@ import torch
 import trainrun
 
 from stylenet import adain_eval, infer
-from stylenet.adain import AdaINModule
-from stylenet.checkpoint import load_model, save_model
-from stylenet.images import load_image, save_image
+from stylenet.files.images import load_image, save_image
 from stylenet.nets.adain import (
     ENCODER_LAYER,
     AdaINNet,
@@ -26,7 +24,9 @@ from stylenet.nets.adain import (
     mix_statistics,
 )
 from stylenet.nets.transform_net import TransformNet
-from stylenet.tiling import stylize_adain_strips
+from stylenet.stylize.checkpoint import load_model, save_model
+from stylenet.stylize.strips import stylize_adain_strips
+from stylenet.training.adain_module import AdaINModule
 
 ROOT = Path(__file__).resolve().parent.parent
 STYLES = ROOT / "data" / "styles"

@@ -31,13 +31,13 @@ from playwright.sync_api import Page, expect, sync_playwright
 
 import stylenet.app as app_module
 from stylenet.app import Service, find_models, parse_args
-from stylenet.checkpoint import save_model
-from stylenet.images import load_image, save_image
+from stylenet.files.images import load_image, save_image
 from stylenet.infer import main as infer_main
 from stylenet.nets.adain import ENCODER_LAYER, Decoder, layer_scales
 from stylenet.nets.cin import CINNet
 from stylenet.nets.transform_net import TransformNet
-from stylenet.shipped import sha256
+from stylenet.stylize.checkpoint import save_model
+from stylenet.stylize.shipped import sha256
 
 pytestmark = pytest.mark.slow
 

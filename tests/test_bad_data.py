@@ -9,7 +9,7 @@ import torch
 import trainrun
 from imagecases import CASES, write_cases
 
-from stylenet.data import NoImagesError, PhotoDataModule, PhotoDataset, StepSampler
+from stylenet.training.data import NoImagesError, PhotoDataModule, PhotoDataset, StepSampler
 
 BAD = sorted(n for n, v in CASES.items() if v == "bad")
 
@@ -25,7 +25,7 @@ def folder(tmp_path_factory):
 def test_loader_skips_and_counts_bad_files_across_workers(folder, workers, caplog):
     dm = PhotoDataModule("folder", str(folder), 32, 4, workers, val_images=0, epoch_length=64)
     dm.setup("fit")
-    with caplog.at_level(logging.WARNING, logger="stylenet.data"):
+    with caplog.at_level(logging.WARNING, logger="stylenet.training.data"):
         batches = list(dm.train_dataloader())
     assert len(batches) == 16 and all(b.shape == (4, 3, 32, 32) for b in batches)
     assert all(torch.isfinite(b).all() for b in batches)

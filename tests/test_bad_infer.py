@@ -8,9 +8,9 @@ import torch
 from imagecases import exif_rot6
 from PIL import Image
 
-from stylenet.checkpoint import save_model
 from stylenet.infer import main, parse_args
 from stylenet.nets.transform_net import TransformNet
+from stylenet.stylize.checkpoint import save_model
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,8 @@ import trainrun
 from hydra import compose, initialize_config_dir
 
 from stylenet import train as train_mod
-from stylenet.checkpoint_io import SafeCheckpointIO
-from stylenet.module import NonFiniteLossError, StyleTransferModule
+from stylenet.training.johnson_module import NonFiniteLossError, StyleTransferModule
+from stylenet.training.lightning_io import SafeCheckpointIO
 
 
 @pytest.fixture

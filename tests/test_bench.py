@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from stylenet.precision import cpu_has_bf16
+from stylenet.stylize.precision import cpu_has_bf16
 
 ROOT = Path(__file__).resolve().parent.parent
 

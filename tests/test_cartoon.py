@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import torch
 
-from stylenet.cartoon import bilateral, cartoon, edges, quantize
-from stylenet.images import load_image
-from stylenet.loss_net import LossNet
-from stylenet.objective import CARTOON, StyleObjective
+from stylenet.files.images import load_image
+from stylenet.losses.loss_net import LossNet
+from stylenet.losses.objective import CARTOON, StyleObjective
+from stylenet.ops.cartoon import bilateral, cartoon, edges, quantize
 
 
 def step_image(size: int = 32) -> torch.Tensor:
@@ -87,7 +87,7 @@ def test_a_photo_four_times_larger_gets_the_same_cel_look(content_dir):
     1) it stays a photo with thin lines, much further from it."""
     import torch.nn.functional as F
 
-    from stylenet.cartoon import CEL_REFERENCE, cel_scale
+    from stylenet.ops.cartoon import CEL_REFERENCE, cel_scale
 
     small = load_image(content_dir / "kodak_kodim21_lighthouse.png", max_side=384)[None]
     big = F.interpolate(small, scale_factor=4, mode="bicubic").clamp(0, 1)

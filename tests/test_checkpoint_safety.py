@@ -15,9 +15,9 @@ import pytest
 import torch
 import trainrun
 
-from stylenet.checkpoint import CheckpointError, check_resumable, load_model, save_model
-from stylenet.checkpoint_io import SafeCheckpointIO
 from stylenet.nets.transform_net import TransformNet
+from stylenet.stylize.checkpoint import CheckpointError, check_resumable, load_model, save_model
+from stylenet.training.lightning_io import SafeCheckpointIO
 
 
 class Payload:
@@ -175,8 +175,8 @@ def test_failed_write_leaves_the_previous_file_and_no_temp(tmp_path, monkeypatch
 
 WRITER = """
 import sys, torch
-from stylenet.checkpoint import save_model
-from stylenet.checkpoint_io import SafeCheckpointIO
+from stylenet.stylize.checkpoint import save_model
+from stylenet.training.lightning_io import SafeCheckpointIO
 from stylenet.nets.transform_net import TransformNet
 out, i = sys.argv[1], 0
 net = TransformNet(16, 2)

@@ -10,7 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from stylenet.color import (
+from stylenet.files.images import load_image
+from stylenet.losses.loss_net import LossNet
+from stylenet.losses.objective import StyleObjective
+from stylenet.ops.color import (
     luminance,
     match_histograms,
     preserve_color,
@@ -18,9 +21,6 @@ from stylenet.color import (
     transfer_luminance,
     yuv_to_rgb,
 )
-from stylenet.images import load_image
-from stylenet.loss_net import LossNet
-from stylenet.objective import StyleObjective
 
 ROOT = Path(__file__).resolve().parent.parent
 

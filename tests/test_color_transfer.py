@@ -1,4 +1,4 @@
-"""Colour transfer (stylenet.color_transfer) and `stylenet.filters --filter color-transfer`.
+"""Colour transfer (stylenet.ops.color_transfer) and `stylenet.filters --filter color-transfer`.
 
 Tolerances: in Lab (L 0..100, a and b about -100..100) the Lab-space maps match the reference's
 statistics to rounding (relative 1e-5); the RGB images they produce are clipped to sRGB's gamut,
@@ -12,9 +12,9 @@ import pytest
 from PIL import Image
 from scipy.stats import spearmanr
 
-from stylenet import color_transfer as ct
+from stylenet.files.images import load_pil
 from stylenet.filters import main, to_array
-from stylenet.images import load_pil
+from stylenet.ops import color_transfer as ct
 
 Q = np.linspace(0.05, 0.95, 19)
 

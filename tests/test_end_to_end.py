@@ -12,10 +12,10 @@ import pytorch_lightning as pl
 import torch
 from PIL import Image
 
-from stylenet.data import PhotoDataModule
-from stylenet.images import load_image
-from stylenet.loss_net import LossNet
-from stylenet.module import StyleTransferModule
+from stylenet.files.images import load_image
+from stylenet.losses.loss_net import LossNet
+from stylenet.training.data import PhotoDataModule
+from stylenet.training.johnson_module import StyleTransferModule
 
 ROOT = Path(__file__).resolve().parent.parent
 ANIME = ROOT / "data" / "styles" / "anime.png"

@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from stylenet import evaluate
-from stylenet.checkpoint import load_model, save_model
-from stylenet.images import save_image
+from stylenet.files.images import save_image
 from stylenet.nets.transform_net import TransformNet
+from stylenet.stylize.checkpoint import load_model, save_model
 
 ROOT = Path(__file__).resolve().parent.parent
 

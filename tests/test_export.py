@@ -18,14 +18,15 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from stylenet import infer, shipped
-from stylenet.checkpoint import save_model
+from stylenet import infer
 from stylenet.export import main
-from stylenet.images import load_image
+from stylenet.files.images import load_image
 from stylenet.nets.adain import Decoder, layer_scales
 from stylenet.nets.cin import CINNet
 from stylenet.nets.stylebank import StyleBankNet
 from stylenet.nets.transform_net import TransformNet
+from stylenet.stylize import shipped
+from stylenet.stylize.checkpoint import save_model
 
 SIZES = [(97, 130), (128, 192)]  # H x W; the first is odd and not a multiple of 4
 

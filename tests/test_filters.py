@@ -1,4 +1,4 @@
-"""Classic filters (stylenet.filter_ops) and their command line (python -m stylenet.filters)."""
+"""Classic filters (stylenet.ops.classic) and their command line (python -m stylenet.filters)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import pytest
 from imagecases import exif_rot6
 from PIL import Image
 
-from stylenet import filter_ops as ops
+from stylenet.files.images import load_pil
 from stylenet.filters import FILTERS, main, to_array
-from stylenet.images import load_pil
+from stylenet.ops import classic as ops
 
 CASES = [  # every filter and method, with options that make each one visibly work
     ("find-edges", {}),
@@ -99,7 +99,7 @@ def test_oil_paint_matches_a_per_pixel_reference():
     rng = np.random.default_rng(0)
     img = rng.random((11, 14, 3), dtype=np.float32)
     radius, levels = 2, 5
-    bins = np.minimum((ops.luminance(img) * levels).astype(int), levels - 1)
+    bins = np.minimum((ops.luma(img) * levels).astype(int), levels - 1)
     pad = ((radius, radius), (radius, radius))
     pb, pi = np.pad(bins, pad, mode="edge"), np.pad(img, pad + ((0, 0),), mode="edge")
     want = np.empty_like(img)

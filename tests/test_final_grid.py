@@ -10,7 +10,7 @@ import pytest
 import trainrun
 from PIL import Image
 
-from stylenet.data import sample_photos, split_holdout
+from stylenet.training.data import sample_photos, split_holdout
 
 
 def wandb_images(run: Path) -> list[Path]:

@@ -10,13 +10,14 @@ import pytest
 import torch
 from PIL import Image
 
-from stylenet import gallery, shipped
-from stylenet.checkpoint import save_model
-from stylenet.images import load_pil, to_pil, to_tensor
+from stylenet import gallery
+from stylenet.files.images import load_pil, to_pil, to_tensor
 from stylenet.infer import load_stylizer
 from stylenet.nets.adain import Decoder
 from stylenet.nets.cin import CINNet
 from stylenet.nets.transform_net import TransformNet
+from stylenet.stylize import shipped
+from stylenet.stylize.checkpoint import save_model
 
 SIZE = 48  # tile side: layout is GAP + cols*(SIZE+GAP) wide, HEADER + rows*(SIZE+GAP) high
 

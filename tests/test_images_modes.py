@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from imagecases import CASES, write_cases
 
-from stylenet.data import resize_crop
-from stylenet.images import ImageError, load_image, load_pil
+from stylenet.files.images import ImageError, load_image, load_pil
+from stylenet.training.data import resize_crop
 
 
 @pytest.fixture(scope="module")

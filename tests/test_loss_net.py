@@ -7,7 +7,7 @@ import pytest
 import torch
 from torchvision import models
 
-from stylenet.loss_net import (
+from stylenet.losses.loss_net import (
     LossNet,
     VGGWeightsError,
     check_layers,

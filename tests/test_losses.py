@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from stylenet.losses import content_loss, gram, style_loss, tv_loss
+from stylenet.losses.terms import content_loss, gram, style_loss, tv_loss
 
 
 def test_gram_of_a_known_tensor():
@@ -51,8 +51,8 @@ def test_total_variation_by_hand():
 
 
 def test_color_loss_sees_coarse_colour_only():
-    from stylenet.color import rgb_to_yuv, yuv_to_rgb
-    from stylenet.losses import color_loss
+    from stylenet.losses.terms import color_loss
+    from stylenet.ops.color import rgb_to_yuv, yuv_to_rgb
 
     torch.manual_seed(0)
     photo = torch.rand(2, 3, 32, 32) * 0.5 + 0.25

@@ -11,11 +11,11 @@ import torch
 from hydra import compose, initialize_config_dir
 from PIL import Image
 
-from stylenet.checkpoint import load_model, save_model
 from stylenet.infer import main
 from stylenet.nets.cin import CINNet
 from stylenet.nets.stylebank import StyleBankNet
-from stylenet.tiling import stylize_strips
+from stylenet.stylize.checkpoint import load_model, save_model
+from stylenet.stylize.strips import stylize_strips
 from stylenet.train import PROJECT_ROOT, ConfigError, style_configs
 
 STYLES = ["starry_night", "wave"]
@@ -267,7 +267,7 @@ def test_cin_styles_keep_their_photo_colours_and_cel_stages(tmp_path):
     """A CIN style with photo_colors keeps the photo's U and V (in training too) and one with cel
     ends with the cel stage in eval mode; the stages survive a checkpoint and a bind; a mix gets a
     stage only when all its styles have it."""
-    from stylenet.color import rgb_to_yuv
+    from stylenet.ops.color import rgb_to_yuv
 
     torch.manual_seed(0)
     net = CINNet(["anime", "wave"], 8, 1, photo_colors=["anime"], cel=["anime"])

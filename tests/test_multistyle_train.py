@@ -12,14 +12,14 @@ import torch
 from PIL import Image
 from trainrun import train
 
-from stylenet.checkpoint import load_model
-from stylenet.data import PhotoDataModule
-from stylenet.images import load_image
+from stylenet.files.images import load_image
 from stylenet.infer import main as infer
-from stylenet.loss_net import LossNet
-from stylenet.multistyle import MultiStyleModule
+from stylenet.losses.loss_net import LossNet
 from stylenet.nets.cin import CINNet
 from stylenet.nets.stylebank import StyleBankNet
+from stylenet.stylize.checkpoint import load_model
+from stylenet.training.data import PhotoDataModule
+from stylenet.training.multistyle_module import MultiStyleModule
 
 ROOT = Path(__file__).resolve().parent.parent
 STYLES = ["starry_night", "wave"]

@@ -8,12 +8,12 @@ import pytest
 import torch
 import yaml
 
-import stylenet.objective
+import stylenet.losses.objective
 from stylenet import optimize
-from stylenet.images import load_image
-from stylenet.loss_net import LossNet
-from stylenet.losses import gram
-from stylenet.objective import StyleObjective
+from stylenet.files.images import load_image
+from stylenet.losses.loss_net import LossNet
+from stylenet.losses.objective import StyleObjective
+from stylenet.losses.terms import gram
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -92,9 +92,9 @@ def test_initial_images(images):
 def test_optimizers_lower_the_training_objective(images, vgg16, method, monkeypatch):
     photo, art = images
     calls = []
-    real = stylenet.objective.style_loss
+    real = stylenet.losses.objective.style_loss
     monkeypatch.setattr(
-        stylenet.objective, "style_loss", lambda *a, **k: calls.append(1) or real(*a, **k)
+        stylenet.losses.objective, "style_loss", lambda *a, **k: calls.append(1) or real(*a, **k)
     )
     obj = StyleObjective(vgg16, art, ["relu2_2"], ["relu1_2", "relu2_2", "relu3_3", "relu4_3"])
     image, hist = optimize.run(obj, photo, 12, method, init="noise")
@@ -206,7 +206,7 @@ def test_normalized_weights_travel_across_feature_scales(images, vgg16):
 
 
 def test_gatys_preset_loads_vgg19_weights_from_a_path(tmp_path, content_dir, style_dir):
-    from stylenet.loss_net import vgg_features
+    from stylenet.losses.loss_net import vgg_features
 
     torch.manual_seed(1)
     state = {f"features.{k}": v for k, v in vgg_features("vgg19").state_dict().items()}

@@ -1,4 +1,4 @@
-"""The Matting Laplacian (stylenet.matting) and `python -m stylenet.optimize --photorealistic`."""
+"""The Matting Laplacian (stylenet.ops.matting) and `stylenet.optimize --photorealistic`."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from stylenet import optimize
-from stylenet.images import load_image
-from stylenet.matting import matting_laplacian, photorealism_loss, to_torch
-from stylenet.objective import StyleObjective
+from stylenet.files.images import load_image
+from stylenet.losses.objective import StyleObjective
+from stylenet.ops.matting import matting_laplacian, photorealism_loss, to_torch
 
 
 @pytest.fixture(scope="module")

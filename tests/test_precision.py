@@ -10,12 +10,12 @@ import torch
 from omegaconf import OmegaConf
 from test_tiling import psnr, styled_net
 
-from stylenet import precision as P
 from stylenet import train as T
-from stylenet.images import load_image
+from stylenet.files.images import load_image
 from stylenet.infer import stylize
-from stylenet.loss_net import LossNet
-from stylenet.module import StyleTransferModule
+from stylenet.losses.loss_net import LossNet
+from stylenet.stylize import precision as P
+from stylenet.training.johnson_module import StyleTransferModule
 
 
 def test_compute_dtype(monkeypatch):

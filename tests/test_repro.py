@@ -6,7 +6,7 @@ import pytest
 import torch
 import trainrun
 
-from stylenet.checkpoint import load_model
+from stylenet.stylize.checkpoint import load_model
 
 ARGS = ["trainer.max_steps=6", "checkpoint_every=100", "data.epoch_length=8"]  # crosses an epoch
 

@@ -11,8 +11,8 @@ import pytest
 import torch
 import trainrun
 
-from stylenet.checkpoint import load_model
-from stylenet.checkpoint_io import SafeCheckpointIO
+from stylenet.stylize.checkpoint import load_model
+from stylenet.training.lightning_io import SafeCheckpointIO
 
 STEPS = 16
 ARGS = [f"trainer.max_steps={STEPS}", "checkpoint_every=2", "style=starry_night", "lr=0.001"]

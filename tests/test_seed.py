@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from stylenet import optimize
-from stylenet.images import load_image
+from stylenet.files.images import load_image
 
 
 @pytest.fixture(scope="module")

@@ -12,12 +12,13 @@ from PIL import Image
 from safetensors.torch import load_file
 from trainrun import losses, train
 
-from stylenet import infer, models, shipped
-from stylenet.checkpoint import CheckpointError, load_model, save_model
-from stylenet.images import load_image
+from stylenet import infer, models
+from stylenet.files.images import load_image
 from stylenet.nets.adain import Decoder, layer_scales, mean_std
 from stylenet.nets.cin import CINNet
 from stylenet.nets.transform_net import TransformNet
+from stylenet.stylize import shipped
+from stylenet.stylize.checkpoint import CheckpointError, load_model, save_model
 
 ROOT = Path(__file__).resolve().parent.parent
 

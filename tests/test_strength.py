@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from stylenet import infer
-from stylenet.checkpoint import save_model
-from stylenet.color import blend, rgb_to_yuv
-from stylenet.images import load_image, save_image
+from stylenet.files.images import load_image, save_image
 from stylenet.nets.transform_net import TransformNet
+from stylenet.ops.color import blend, rgb_to_yuv
+from stylenet.stylize.checkpoint import save_model
 
 
 def test_blend_end_points_and_midpoint():

@@ -8,9 +8,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from stylenet.images import load_image
+from stylenet.files.images import load_image
 from stylenet.nets.transform_net import TransformNet
-from stylenet.tiling import _rows, stylize_strips
+from stylenet.stylize.strips import _rows, stylize_strips
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:

@@ -69,7 +69,7 @@ def test_residual_output_starts_at_the_photo_and_keeps_its_colours():
 
 
 def test_photo_colors_keep_the_photos_chrominance():
-    from stylenet.color import rgb_to_yuv
+    from stylenet.ops.color import rgb_to_yuv
 
     torch.manual_seed(0)
     x = torch.rand(1, 3, 30, 41) * 0.5 + 0.25  # mid-tones: no clamping of the recombined pixels
@@ -86,9 +86,9 @@ def test_photo_colors_keep_the_photos_chrominance():
 
 
 def test_cel_shades_the_output_in_eval_mode_only():
-    """cel=True ends the eval-mode net with stylenet.cartoon's cel shading; in training mode the
+    """cel=True ends the eval-mode net with stylenet.ops.cartoon's cel shading; in training mode the
     output is the plain net's."""
-    from stylenet.cartoon import cartoon
+    from stylenet.ops.cartoon import cartoon
 
     torch.manual_seed(0)
     x = torch.rand(1, 3, 30, 41)

@@ -6,11 +6,11 @@ import av
 import pytest
 import torch
 
-from stylenet.checkpoint import save_model
-from stylenet.images import load_image
+from stylenet.files.images import load_image
 from stylenet.infer import main
 from stylenet.nets.transform_net import TransformNet
-from stylenet.video import flicker, pan_zoom_clip, stylize_video
+from stylenet.stylize.checkpoint import save_model
+from stylenet.stylize.video import flicker, pan_zoom_clip, stylize_video
 
 
 @pytest.fixture(scope="module")

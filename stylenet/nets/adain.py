@@ -1,10 +1,10 @@
 """Arbitrary style transfer with adaptive instance normalisation (Huang and Belongie, ICCV 2017).
 
-The encoder is the original VGG19 up to relu4_1 (frozen, from stylenet/loss_net.py); AdaIN gives
-the photo's relu4_1 features the per-channel mean and standard deviation of the artwork's; a decoder
-that mirrors the encoder (nearest upsampling, reflection padding, no normalisation) turns them into
-an image. Any artwork works at inference: the decoder never sees a style, only statistics.
-"""
+The encoder is the original VGG19 up to relu4_1 (frozen, from stylenet/losses/loss_net.py);
+AdaIN gives the photo's relu4_1 features the per-channel mean and standard deviation of the
+artwork's; a decoder that mirrors the encoder (nearest upsampling, reflection padding, no
+normalisation) turns them into an image. Any artwork works at inference: the decoder never sees a
+style, only statistics."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from stylenet.loss_net import LossNet
+from stylenet.losses.loss_net import LossNet
 
 ENCODER_LAYER = "relu4_1"
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
@@ -23,9 +23,9 @@ MULTIPLE = 8  # three max-pools: sides are padded to a multiple of 8 and the out
 # Mean activations of these layers on photos, per encoder: the original weights in the Caffe
 # convention (0-255 inputs), ImageNet weights in torchvision's (about 58x smaller) and the seeded
 # random VGG of the tests. The paper's encoder, the Gatys-normalised VGG, averages about 1 at every
-# layer: dividing by these puts the losses (stylenet/adain.py) and the decoder's input on that
-# footing. Raw, relu4_1 would outweigh relu1_1's colour statistics 400 to 1 in the style loss,
-# and a plain decoder fed values in the hundreds trains poorly.
+# layer: dividing by these puts the losses (stylenet/training/adain_module.py) and the
+# decoder's input on that footing. Raw, relu4_1 would outweigh relu1_1's colour statistics 400 to 1
+# in the style loss, and a plain decoder fed values in the hundreds trains poorly.
 LAYER_SCALES = {
     "original": {"relu1_1": 20.0, "relu2_1": 100.0, "relu3_1": 100.0, "relu4_1": 400.0},
     "imagenet": {"relu1_1": 0.35, "relu2_1": 1.7, "relu3_1": 1.7, "relu4_1": 7.0},
@@ -76,7 +76,7 @@ def adain_affine(
     """(scale, shift), float32 (B, C, 1, 1), with adain(x) = x * scale + shift.
 
     The output is per channel an affine map of x whose coefficients only need x's whole-image mean
-    and standard deviation; the strip executor (stylenet/tiling.py) applies it in place.
+    and standard deviation; the strip executor (stylenet/stylize/strips.py) applies it in place.
     """
     mean, std = mean_std(content, eps)
     scale = alpha * style_std / std + (1 - alpha)

@@ -35,9 +35,9 @@ class BankMix(nn.Module):
         return sum(w * bank(x) for w, bank in zip(self.weights, self.banks, strict=True))
 
 
-class Stylizer(nn.Module):
+class BoundStyleBank(nn.Module):
     """A sequence of layers from photo to pixels, as TransformNet: `net` and `output` are what
-    stylenet/tiling.py executes. What StyleBankNet.bind returns."""
+    stylenet/stylize/strips.py executes. What StyleBankNet.bind returns."""
 
     def __init__(self, net: nn.Sequential, output: str):
         super().__init__()
@@ -110,8 +110,8 @@ class StyleBankNet(nn.Module):
         return nn.Sequential(*self.encoder, bank, *self.decoder)
 
     def forward(self, x: torch.Tensor, style: str | Mapping[str, float] | None) -> torch.Tensor:
-        return Stylizer(self.layers(style), self.output).train(self.training)(x)
+        return BoundStyleBank(self.layers(style), self.output).train(self.training)(x)
 
-    def bind(self, style: str | Mapping[str, float] | None) -> Stylizer:
+    def bind(self, style: str | Mapping[str, float] | None) -> BoundStyleBank:
         """The stylizer (eval mode, sharing this net's weights) of a style, a mix or None."""
-        return Stylizer(self.layers(style), self.output).eval()
+        return BoundStyleBank(self.layers(style), self.output).eval()

@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from stylenet.cartoon import cartoon, cel_scale
-from stylenet.color import transfer_luminance
+from stylenet.ops.cartoon import cartoon, cel_scale
+from stylenet.ops.color import transfer_luminance
 
 
 class ConvLayer(nn.Sequential):
@@ -98,7 +98,7 @@ class TransformNet(nn.Module):
     colour-blind (luminance_only), whose colours would otherwise drift.
 
     cel: in eval mode (inference, export, validation pictures) the output goes through
-    stylenet.cartoon's fixed cel shading: edge-preserving smoothing, soft luminance steps, dark
+    stylenet.ops.cartoon's fixed cel shading: edge-preserving smoothing, soft luminance steps, dark
     lines. Training optimises the net's own output: trained through the stage, the content loss
     against the photo penalised the lines it draws, and the net learned to blur them away.
     """

@@ -15,13 +15,14 @@ import torch
 from scipy import ndimage as ndi
 from skimage.feature import canny
 
-from stylenet import cartoon as cel
+from stylenet.ops import cartoon as cel
+from stylenet.ops.color import rgb_to_yuv
 
-LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # BT.601, as stylenet/color.py
 
-
-def luminance(img: np.ndarray) -> np.ndarray:
-    return img.astype(np.float32) @ LUMA
+def luma(img: np.ndarray) -> np.ndarray:
+    """color.rgb_to_yuv's Y (BT.601) of an (H, W, 3) array, as (H, W) float32."""
+    x = torch.from_numpy(np.ascontiguousarray(img, np.float32)).permute(2, 0, 1)
+    return rgb_to_yuv(x)[0].numpy()
 
 
 def gradients(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -48,7 +49,7 @@ def find_edges(img: np.ndarray, method: str = "sobel", strength: float = 4.0) ->
     if method == "canny":
         if strength <= 0:
             return np.ones_like(img, dtype=np.float32)
-        lines = canny(luminance(img), 2.0, 0.1 / strength, 0.2 / strength, mode="nearest")
+        lines = canny(luma(img), 2.0, 0.1 / strength, 0.2 / strength, mode="nearest")
         return grey(1 - lines.astype(np.float32))
     raise ValueError(f"method must be sobel or canny, not {method!r}")
 
@@ -56,7 +57,7 @@ def find_edges(img: np.ndarray, method: str = "sobel", strength: float = 4.0) ->
 def contour(img: np.ndarray, levels: int = 8) -> np.ndarray:
     """Black iso-luminance lines on white: where the lightly smoothed luminance crosses
     k / (levels + 1), k = 1 .. levels."""
-    q = np.floor(ndi.gaussian_filter(luminance(img), 1.5) * (levels + 1))
+    q = np.floor(ndi.gaussian_filter(luma(img), 1.5) * (levels + 1))
     line = np.zeros(q.shape, bool)
     line[:-1] |= q[:-1] != q[1:]
     line[:, :-1] |= q[:, :-1] != q[:, 1:]
@@ -66,7 +67,7 @@ def contour(img: np.ndarray, levels: int = 8) -> np.ndarray:
 def emboss(img: np.ndarray, angle: float = 135.0, depth: float = 3.0) -> np.ndarray:
     """Grey relief of the luminance lit from `angle` degrees (0 right, 90 top, 135 top-left):
     0.5 + depth x the slope towards the light."""
-    gx, gy = gradients(luminance(img))
+    gx, gy = gradients(luma(img))
     a = math.radians(angle)
     return grey(0.5 + depth * (gy * math.sin(a) - gx * math.cos(a)))
 
@@ -124,7 +125,7 @@ def oil_paint(img: np.ndarray, radius: int = 4, levels: int = 20) -> np.ndarray:
     h, w, _ = img.shape
     k = 2 * radius + 1
     stripe = max(2 * radius, (1 << 21) // ((w + 2 * radius) * levels * 4))  # 8 MB per stack
-    bins = np.minimum((luminance(img) * levels).astype(np.intp), levels - 1)
+    bins = np.minimum((luma(img) * levels).astype(np.intp), levels - 1)
     pad = ((radius, radius), (radius, radius))
     bins = np.pad(bins, pad, mode="edge")[..., None, None]
     vals = np.pad(img.astype(np.float32), pad + ((0, 0),), mode="edge")
@@ -151,7 +152,7 @@ def cartoon(
     levels: int = _CEL["levels"].default,
     lines: float = _CEL["line_strength"].default,
 ) -> np.ndarray:
-    """stylenet.cartoon.cartoon: bilateral smoothing, `levels` soft luminance steps and dark
+    """stylenet.ops.cartoon.cartoon: bilateral smoothing, `levels` soft luminance steps and dark
     DoG lines of strength `lines` (0 none, 1 full)."""
     x = torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32)).permute(2, 0, 1)[None]
     y = cel.cartoon(x, levels=levels, line_strength=lines)

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from stylenet.atomic import atomic_write
+from stylenet.files.atomic import atomic_write
 
 # output suffix -> (muxer, video encoder); the audio stream keeps its codec
 FORMATS = {

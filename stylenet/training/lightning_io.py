@@ -1,6 +1,6 @@
 """Lightning's checkpoint I/O for training runs: atomic saves, weights_only loads.
 
-Kept apart from stylenet/checkpoint.py so that infer.py does not import Lightning.
+Kept apart from stylenet/stylize/checkpoint.py so that infer.py does not import Lightning.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from typing import Any
 import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
-from stylenet.atomic import atomic_write
-from stylenet.checkpoint import safe_torch_load
+from stylenet.files.atomic import atomic_write
+from stylenet.stylize.checkpoint import safe_torch_load
 
 
 class SafeCheckpointIO(TorchCheckpointIO):

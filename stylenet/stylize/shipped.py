@@ -15,9 +15,9 @@ import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
-from stylenet.checkpoint import CheckpointError
+from stylenet.stylize.checkpoint import CheckpointError
 
-SHIPPED_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
+SHIPPED_DIR = Path(__file__).resolve().parents[2] / "checkpoints"
 USER_DIR = Path("checkpoints")  # train.py's export_dir, relative to where commands run
 SUMS = "SHA256SUMS"
 SUFFIXES = (".ckpt", ".safetensors", ".pt")

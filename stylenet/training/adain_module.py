@@ -17,8 +17,7 @@ import torch
 import torch.nn.functional as F
 from torchvision.utils import make_grid
 
-from stylenet.images import save_image, to_pil
-from stylenet.module import GuardedModule
+from stylenet.files.images import save_image, to_pil
 from stylenet.nets.adain import (
     ENCODER_LAYER,
     STYLE_LAYERS,
@@ -28,6 +27,7 @@ from stylenet.nets.adain import (
     mean_std,
     to_pixels,
 )
+from stylenet.training.johnson_module import GuardedModule
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Colour handling for stylized images: luminance (YUV) transfer and histogram matching.
 
 Used by `python infer.py --preserve-color [luminance|histogram]`, by the colour-blind style loss
-(`loss.style_luminance_only=true`, see stylenet/objective.py) and by `--strength` blending.
+(`loss.style_luminance_only=true`, see stylenet/losses/objective.py) and by `--strength` blending.
 Images are float RGB in [0, 1], shape (3, H, W) or (B, 3, H, W); inputs are never changed in place.
 """
 

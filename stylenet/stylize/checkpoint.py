@@ -18,7 +18,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from stylenet.atomic import atomic_write
+from stylenet.files.atomic import atomic_write
 from stylenet.nets.cin import CINNet
 from stylenet.nets.stylebank import StyleBankNet
 from stylenet.nets.transform_net import TransformNet
@@ -108,7 +108,7 @@ def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         dec = {k.removeprefix("decoder."): v for k, v in state.items() if k.startswith("decoder.")}
         return dec, {"kind": "adain", "style": "adain"}
     net_state = {k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.")}
-    if hp.get("family") in MULTI_STYLE:  # stylenet.multistyle's module
+    if hp.get("family") in MULTI_STYLE:  # stylenet.training.multistyle_module's module
         names = ("channels", "num_residual", "bank_layers", "output")
         arch = {k: v for k, v in hp.get("net_args", {}).items() if k in names}
         return net_state, {"kind": hp["family"], "styles": list(hp["styles"]), "arch": arch}
@@ -196,7 +196,7 @@ def load_model(
 def _load_adain(
     path: Path, state: dict[str, torch.Tensor], meta: dict[str, Any]
 ) -> tuple[nn.Module, dict[str, Any]]:
-    from stylenet.loss_net import VGGWeightsError
+    from stylenet.losses.loss_net import VGGWeightsError
     from stylenet.nets.adain import ENCODER_LAYER, AdaINNet, Decoder, Encoder, layer_scales
 
     weights = str(meta.setdefault("encoder", {}).get("weights", "original"))

@@ -13,10 +13,10 @@ import pytorch_lightning as pl
 import torch
 from torchvision.utils import make_grid
 
-from stylenet.images import save_image, to_pil
-from stylenet.loss_net import LossNet
+from stylenet.files.images import save_image, to_pil
+from stylenet.losses.loss_net import LossNet
+from stylenet.losses.objective import StyleObjective
 from stylenet.nets.transform_net import TransformNet
-from stylenet.objective import StyleObjective
 
 log = logging.getLogger(__name__)
 FINITE_CHECK_EVERY = 10  # steps between host syncs that check the loss stayed finite

@@ -2,9 +2,9 @@
 
 loss = content_weight * content + style_weight * style + tv_weight * tv + color_weight * color
        + cartoon_weight * cartoon,
-with the pure functions of stylenet/losses.py on features of one LossNet (colour: the photo's
+with the pure functions of stylenet/losses/terms.py on features of one LossNet (colour: the photo's
 coarse U and V, see losses.color_loss; cartoon: the content loss, on the content layers and as a
-relative error, to the photo's cel-shaded version from stylenet/cartoon.py, which gives flat
+relative error, to the photo's cel-shaded version from stylenet/ops/cartoon.py, which gives flat
 regions and dark outlines a target that Gram statistics cannot). Two options change what "style"
 means:
 
@@ -26,10 +26,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from stylenet.cartoon import cartoon
-from stylenet.color import luminance
-from stylenet.loss_net import LossNet
-from stylenet.losses import color_loss, content_loss, gram, style_loss, tv_loss
+from stylenet.losses.loss_net import LossNet
+from stylenet.losses.terms import color_loss, content_loss, gram, style_loss, tv_loss
+from stylenet.ops.cartoon import cartoon
+from stylenet.ops.color import luminance
 
 PHOTO = "photo"  # key of the photos in content_targets' dict
 CARTOON = "cartoon"  # key of their cel-shaded versions (when cartoon_weight is on)

@@ -24,11 +24,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from stylenet.loss_net import LossNet
-from stylenet.module import GuardedModule, StyleTransferModule
+from stylenet.losses.loss_net import LossNet
+from stylenet.losses.objective import StyleObjective
 from stylenet.nets.cin import CINNet
 from stylenet.nets.stylebank import StyleBankNet
-from stylenet.objective import StyleObjective
+from stylenet.training.johnson_module import GuardedModule, StyleTransferModule
 
 FAMILIES = ("cin", "stylebank")
 

@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from stylenet.images import ImageError, find_images, load_pil, to_tensor
+from stylenet.files.images import ImageError, find_images, load_pil, to_tensor
 
 log = logging.getLogger(__name__)
 

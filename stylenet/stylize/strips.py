@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from stylenet.nets import adain as adain_net
-from stylenet.nets.stylebank import BankMix, Stylizer
+from stylenet.nets.stylebank import BankMix, BoundStyleBank
 from stylenet.nets.transform_net import ResidualBlock, TransformNet, finish, to_pixels
 
 STRIP_ELEMENTS = 1 << 26  # elements in a strip's widest temporary: 128 MB in bf16
@@ -285,7 +285,7 @@ def run_layers(
 
 @torch.inference_mode()
 def stylize_strips(
-    net: TransformNet | Stylizer,
+    net: TransformNet | BoundStyleBank,
     x: torch.Tensor,
     dtype: torch.dtype = torch.bfloat16,
     rows: int | None = None,

@@ -2,10 +2,10 @@
 
 The recipe of Winnemöller, Olsen and Gooch, "Real-time video abstraction" (SIGGRAPH 2006), with
 its separable approximation of the bilateral filter. `anime`'s training objective uses it as a
-target (style.cartoon_weight, see stylenet/objective.py) or as the fixed last stage of its net at
-inference (style.cel, see stylenet/nets/transform_net.py); `python -m stylenet.filters --filter
-cartoon` runs it alone. Images are float RGB in [0, 1], shape (B, 3, H, W); every step is a fixed,
-differentiable filter, so the result is the same on CPU and GPU.
+target (style.cartoon_weight, see stylenet/losses/objective.py) or as the fixed last stage of
+its net at inference (style.cel, see stylenet/nets/transform_net.py); `python -m stylenet.filters
+--filter cartoon` runs it alone. Images are float RGB in [0, 1], shape (B, 3, H, W); every step is
+a fixed, differentiable filter, so the result is the same on CPU and GPU.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from stylenet.color import rgb_to_yuv, yuv_to_rgb
+from stylenet.ops.color import rgb_to_yuv, yuv_to_rgb
 
 CEL_REFERENCE = 512  # px on the short side at which the cel stage's pixel sizes were chosen
 

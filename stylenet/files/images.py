@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from stylenet.atomic import atomic_write
+from stylenet.files.atomic import atomic_write
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 MAX_PIXELS = 178_956_970  # Pillow's own hard limit (2x its warning threshold)

@@ -1,0 +1,1 @@
+"""Held-out measures shared by evaluate, the gallery and bench."""

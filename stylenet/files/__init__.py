@@ -1,0 +1,1 @@
+"""Reading and writing files: images, and atomic writes."""

@@ -1,0 +1,1 @@
+"""Image operations without learning: colour, cel shading, classic filters, matting."""

@@ -1,0 +1,1 @@
+"""Training: config checks, the runner, one fit recipe per kind, LightningModules, data."""
