@@ -6,8 +6,8 @@ user's own files in the checkpoints folder (default `checkpoints/`) and the mode
 repository (stylenet/stylize/shipped.py; sha256-checked before use), whose entries a user's file of
 the same name hides. A multi-style model (CIN, StyleBank) shows a Style choice; an AdaIN model an
 Artwork upload and an Alpha slider. Models load and photos are stylized exactly as `infer.py` does
-it (`load_stylizer`: safe loader, strip-wise execution for large photos); loaded models are kept
-for the next click. Works offline; bound to 127.0.0.1 unless told otherwise.
+it (`stylenet.stylize.load`: safe loader, strip-wise execution for large photos); loaded models are
+kept for the next click. Works offline; bound to 127.0.0.1 unless told otherwise.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported
@@ -33,26 +32,19 @@ import gradio as gr  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from stylenet import stylize  # noqa: E402
 from stylenet.files.images import IMAGE_SUFFIXES, ImageError, load_image, save_image  # noqa: E402
-from stylenet.infer import (  # noqa: E402
-    STYLE_SIZE,
-    UsageError,
-    adain_stylizer,
-    apply_controls,
-    load_stylizer,
-    output_path,
-)
-from stylenet.ops.color import METHODS  # noqa: E402
-from stylenet.stylize.checkpoint import MULTI_STYLE, CheckpointError, _read, load_model  # noqa: E402
+from stylenet.infer import apply_controls, output_path  # noqa: E402
+from stylenet.ops.color import PRESERVE_METHODS  # noqa: E402
+from stylenet.stylize.checkpoint import CheckpointError  # noqa: E402
 from stylenet.stylize.shipped import SHIPPED_DIR, shipped_sums, verified  # noqa: E402
+from stylenet.stylize.stylizer import Bound, Stylizer, UsageError, kind_and_styles  # noqa: E402
 
 MODEL_SUFFIXES = (".ckpt", ".safetensors")
 MAX_MEGAPIXELS = 16.0  # 4000 x 4000, or a 4000 x 3000 phone photo with room to spare
 NO_COLOR = "off"
 SHIPPED = " (shipped)"  # the label suffix of a shipped model
 DEFAULT_ART = SHIPPED_DIR.parent / "data" / "styles" / "starry_night.jpg"  # AdaIN's first artwork
-
-Stylizer = tuple[Callable[[torch.Tensor], torch.Tensor], dict]
 
 
 def find_models(folder: Path, shipped: Path = SHIPPED_DIR) -> dict[str, Path]:
@@ -79,39 +71,33 @@ def model_file(label: str, path: Path, shipped: Path = SHIPPED_DIR) -> Path:
 
 
 @functools.lru_cache(maxsize=64)
-def _meta(path: str, mtime_ns: int, size: int) -> dict:
-    return _read(Path(path))[1]
+def _kind(path: str, mtime_ns: int, size: int) -> tuple[str, list[str]]:
+    return kind_and_styles(path)
 
 
 def model_styles(path: Path) -> tuple[str, list[str]]:
-    """(kind, style names) of a model file without building its net: kind as
-    checkpoint.model_kind ("other" for a file that does not read), names for multi-style ones."""
+    """(kind, style names) of a model file without building its net (stylize's kind_and_styles:
+    "other" for a file that does not read, names for multi-style models)."""
     try:
         st = path.stat()
-        meta = _meta(str(path), st.st_mtime_ns, st.st_size)
-    except (OSError, CheckpointError):
+    except OSError:
         return "other", []
-    kind = str(meta.get("kind", "johnson"))
-    return kind, list(meta.get("styles") or []) if kind in MULTI_STYLE else []
+    kind, styles = _kind(str(path), st.st_mtime_ns, st.st_size)
+    return kind, list(styles)
+
+
+@functools.lru_cache(maxsize=2)
+def _loaded(path: str, mtime_ns: int, size: int, device: str, precision: str) -> Stylizer:
+    return stylize.load(path, device, precision, announce=None)  # AdaIN's VGG19 takes seconds
 
 
 @functools.lru_cache(maxsize=8)
-def _stylizer(path: str, mtime_ns: int, size: int, device: str, precision: str, style) -> Stylizer:
-    return load_stylizer(path, device, precision, style=style)
-
-
-@functools.lru_cache(maxsize=1)
-def _adain_net(path: str, mtime_ns: int, size: int, device: str) -> tuple[torch.nn.Module, dict]:
-    net, meta = load_model(path)  # the VGG19 encoder takes seconds: kept across artworks
-    return net.to(device), meta
-
-
-@functools.lru_cache(maxsize=8)
-def _adain(path: str, mtime_ns: int, size: int, device: str, precision: str, art: str,
-           art_mtime: int, alpha: float) -> Stylizer:  # fmt: skip
-    net, meta = _adain_net(path, mtime_ns, size, device)
-    controls = ([art], None, alpha, STYLE_SIZE)  # as infer.py --style ART --alpha A
-    return adain_stylizer(net, dict(meta), Path(path), device, precision, *controls)
+def _bound(path: str, mtime_ns: int, size: int, device: str, precision: str, style: str | None,
+           art: str | None, art_mtime: int, alpha: float) -> Bound:  # fmt: skip
+    stylizer = _loaded(path, mtime_ns, size, device, precision)
+    if stylizer.takes_artworks:  # as infer.py --style ART --alpha A
+        return stylizer.bind(artworks=[art], alpha=alpha)
+    return stylizer.bind(style=style if stylizer.styles else None)
 
 
 def get_stylizer(
@@ -121,18 +107,18 @@ def get_stylizer(
     style: str | None = None,
     art: str | None = None,
     alpha: float = 1.0,
-) -> Stylizer:
-    """infer.load_stylizer's (run, meta) for a model file, cached until the file (or the artwork)
-    changes. style counts for multi-style models only, art (a file) and alpha for AdaIN ones."""
+) -> Bound:
+    """The bound stylizer of a model file (as infer.py loads it), cached until the file (or the
+    artwork) changes. style counts for multi-style models only, art (a file) and alpha for AdaIN
+    ones."""
     st = path.stat()
     key = (str(path), st.st_mtime_ns, st.st_size, device, precision)
-    kind, styles = model_styles(path)
-    if kind != "adain":
-        return _stylizer(*key, style if styles else None)
+    if model_styles(path)[0] != "adain":
+        return _bound(*key, style, None, 0, 1.0)
     if not art:
         raise UsageError("Upload an artwork: an AdaIN model takes its style from a picture.")
     art_mtime = Path(art).stat().st_mtime_ns if Path(art).is_file() else 0  # else load_image says
-    return _adain(*key, art, art_mtime, float(alpha))
+    return _bound(*key, None, art, art_mtime, float(alpha))
 
 
 def no_models_text(folder: Path) -> str:
@@ -252,7 +238,7 @@ class Service:
         artwork = upload_path(art)
         try:
             path = model_file(label, models[label], self.shipped)
-            run, meta = get_stylizer(path, self.device, self.precision, style, artwork, alpha)
+            run = get_stylizer(path, self.device, self.precision, style, artwork, alpha)
         except UsageError as e:
             raise fail(str(e)) from None
         except ImageError as e:  # the artwork; messages name gradio's copy: show the file's name
@@ -269,7 +255,7 @@ class Service:
             if old.stat().st_mtime < time.time() - 3600:
                 shutil.rmtree(old, ignore_errors=True)
         name_src = src if src.suffix.lower() in IMAGE_SUFFIXES else src.with_suffix(".png")
-        dst = output_path(name_src, str(meta["style"]), Path(tempfile.mkdtemp(dir=self.results)))
+        dst = output_path(name_src, run.label, Path(tempfile.mkdtemp(dir=self.results)))
         save_image(out, dst)
         return (str(src), str(dst)), str(dst)
 
@@ -326,7 +312,7 @@ def build_app(
                     0, 1, value=1, step=0.05, label="Strength (0: the photo, 1: full style)"
                 )
                 color = gr.Radio(
-                    [NO_COLOR, *METHODS],
+                    [NO_COLOR, *PRESERVE_METHODS],
                     value=NO_COLOR,
                     label="Keep the photo's colours (luminance: exact colours; "
                     "histogram: the photo's palette)",

@@ -1,5 +1,8 @@
 """Speed and memory, side by side in one process: `python -m stylenet.bench [--json] [--quick]`.
 
+`python -m stylenet.bench --ckpt MODEL [--style S | --mix A=W,B=W] [--sizes WxH ...]` times only
+inference of one model of any kind (johnson, cin, stylebank, adain, an .onnx export).
+
 plain:   the usual reference implementation of Johnson et al.: float32, NCHW, eager, the full VGG16
          up to relu4_3 for both the stylized output and the content photo, no autocast, no compile.
 default: what `train.py` and `infer.py` do on this machine (precision auto, channels_last bf16 VGG,
@@ -22,16 +25,23 @@ import sys
 import time
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 
-from stylenet.infer import stylize
+from stylenet.files.images import ImageError
 from stylenet.losses.loss_net import LossNet
 from stylenet.losses.terms import content_loss, gram, style_loss
 from stylenet.nets.transform_net import TransformNet
+from stylenet.stylize import load as stylize_load
+from stylenet.stylize.checkpoint import CheckpointError
 from stylenet.stylize.precision import compute_dtype, has_bf16
+from stylenet.stylize.shipped import DamagedModelError
+from stylenet.stylize.stylizer import UsageError, parse_mix
+from stylenet.stylize.stylizer import run_plain as stylize
 from stylenet.training.johnson_module import StyleTransferModule
 
+ARTWORK = Path(__file__).resolve().parent.parent / "data" / "styles" / "wave.jpg"
 CONTENT, STYLE = ["relu2_2"], ["relu1_2", "relu2_2", "relu3_3", "relu4_3"]
 SIZES = ["256x256", "512x512", "1024x1024", "1920x1080"]
 PEAK_SIZE = "3840x2160"
@@ -184,6 +194,50 @@ def bench_families(size: str, repeats: int, device: torch.device, precision: str
     return {"size": size, "ms": ms, "adain_over_johnson": ms["adain"] / ms["johnson"]}
 
 
+def bench_model(
+    ckpt: str,
+    sizes: list[str],
+    repeats: int,
+    device: torch.device,
+    precision: str,
+    style: str | None = None,
+    mix: str | None = None,
+) -> dict:
+    """ms per photo of any model (stylenet.stylize.load: every kind), plain (its module in eager
+    float32, one pass) against infer.py's path (strips, precision), alternating. style: a style
+    of a multi-style model (default: its first) or an AdaIN artwork (default: ARTWORK)."""
+    stylizer = stylize_load(ckpt, device, precision)
+    if stylizer.takes_artworks:
+        bound = stylizer.bind(artworks=[style or str(ARTWORK)])
+    elif mix:
+        bound = stylizer.bind(mix=parse_mix(mix))
+    elif stylizer.styles:
+        bound = stylizer.bind(style=style or stylizer.styles[0])
+    else:
+        bound = stylizer.bind(style=style)
+    out: dict = {"model": str(stylizer.path), "kind": stylizer.kind, "style": bound.label}
+    out["ms"] = {"plain": {}, "default": {}}
+    module = bound.module.to(device) if bound.module is not None else None
+    for size in sizes:
+        image = torch.rand(3, *parse_size(size))
+
+        def plain(image: torch.Tensor = image) -> None:
+            with torch.inference_mode():
+                module(image.unsqueeze(0).to(device))
+
+        runs = {"plain": plain} if module is not None else {}
+        runs["default"] = lambda image=image: bound(image)
+        for fn in runs.values():
+            fn()  # warm-up
+        times: dict[str, list[float]] = {k: [] for k in runs}
+        for _ in range(repeats):
+            for k, fn in runs.items():
+                times[k].append(timed(fn, device))
+        for k, v in times.items():
+            out["ms"][k][size] = 1000 * statistics.median(v)
+    return out
+
+
 def peak_rss_mb(size: str, path: str, device: str, precision: str) -> float:
     """Peak resident memory (MB) of one inference in a fresh Python process."""
     cmd = [sys.executable, "-m", "stylenet.bench", "--peak-child", size, path, device, precision]
@@ -301,7 +355,38 @@ def main(argv: list[str] | None = None) -> int:
         metavar="WxH",
         help="only compare inference ms of the model families (johnson, adain) at this size",
     )
+    p.add_argument(
+        "--ckpt",
+        metavar="MODEL",
+        help="only time inference of this model (any kind; a file or a name as for infer.py) at "
+        "--sizes, plain against infer.py's path",
+    )
+    p.add_argument("--style", help="--ckpt: a style of a multi-style model, or an AdaIN artwork")
+    p.add_argument("--mix", metavar="A=W,B=W", help="--ckpt: a mix of a multi-style model")
+    p.add_argument(
+        "--sizes", nargs="+", metavar="WxH", help="--ckpt: photo sizes (256x256 512x512)"
+    )
     args = p.parse_args(argv)
+    if args.ckpt:
+        sizes = args.sizes or (["64x64"] if args.quick else ["256x256", "512x512"])
+        repeats = 1 if args.quick else args.repeats
+        try:
+            r = bench_model(args.ckpt, sizes, repeats, torch.device(args.device), args.precision,
+                            args.style, args.mix)  # fmt: skip
+        except (CheckpointError, UsageError, ImageError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1 if isinstance(e, DamagedModelError) else 2
+        r["precision"] = str(compute_dtype(args.precision, torch.device(args.device)))
+        r["load_average"] = round(os.getloadavg()[0], 2)
+        if args.json:
+            print(json.dumps(r))
+            return 0
+        print(f"{r['model']} ({r['kind']}, {r['style']}), {r['precision']}: ms per photo")
+        for size, ms in r["ms"]["default"].items():
+            plain = r["ms"]["plain"].get(size)
+            shown = f"{plain:10.1f}" if plain is not None else f"{'-':>10s}"
+            print(f"  {size:>12s}  plain {shown}  default {ms:10.1f}")
+        return 0
     if args.families:
         r = bench_families(args.families, args.repeats, torch.device(args.device), args.precision)
         r["precision"] = str(compute_dtype(args.precision, torch.device(args.device)))

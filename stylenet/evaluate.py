@@ -29,16 +29,17 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from stylenet import stylize
 from stylenet.files.images import IMAGE_SUFFIXES, ImageError, find_images, load_image
 from stylenet.losses.loss_net import LossNet, VGGWeightsError
 from stylenet.losses.objective import StyleObjective
 from stylenet.losses.terms import gram
-from stylenet.nets.adain import STYLE_SIZE, BoundAdaIN
 from stylenet.nets.transform_net import TransformNet
 from stylenet.ops.color import luminance
 from stylenet.optimize import INITS, PRESETS
 from stylenet.optimize import run as optimize
-from stylenet.stylize.checkpoint import CheckpointError, load_model
+from stylenet.stylize.checkpoint import CheckpointError
+from stylenet.stylize.stylizer import Stylizer
 
 PARTS = ("content_loss", "style_loss", "total")
 CHECK_CONTENT = "relu4_2"  # the independent check's layers (Gatys et al.'s)
@@ -271,30 +272,36 @@ def objective_from_meta(
     )
 
 
-def multistyle_view(
-    net: Any, meta: dict[str, Any], ckpt: str, style: str | None
-) -> tuple[Any, dict[str, Any]]:
-    """(the stylizer of one style of a multi-style model, meta with that style's training)."""
-    styles = list(meta.get("styles", []))
-    if style not in styles:
-        what = f"no style {style!r}" if style else "a multi-style model, pass --style NAME"
-        raise CheckpointError(f"{ckpt}: {what}; styles: {', '.join(styles)}")
-    training = meta.get("training", {}).get(style, {})
-    return net.bind(style), {**meta, "style": style, "training": training}
-
-
-def adain_view(net: Any, args: argparse.Namespace) -> BoundAdaIN:
-    """An AdaIN model bound to the artwork --style names (--independent only: its L-BFGS
-    comparison is python -m stylenet.adain_eval, on the AdaIN paper's own losses)."""
-    if not args.style:
-        raise CheckpointError(f"{args.ckpt}: an AdaIN model; pass the artwork with --style ART")
-    if not args.independent:
+def bind_for_evaluation(stylizer: Stylizer, args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
+    """(plain module, meta) of the model for the style under test: a multi-style model's --style
+    with that style's recorded training; an AdaIN model's artwork --style (--independent only:
+    its L-BFGS comparison is python -m stylenet.adain_eval, on the AdaIN paper's own losses)."""
+    meta = stylizer.meta
+    if stylizer.net is None:
         raise CheckpointError(
-            f"{args.ckpt}: an AdaIN model; use --independent here, and python -m "
-            "stylenet.adain_eval for its comparison with optimization"
+            f"{args.ckpt}: an exported model; evaluate takes .ckpt or .safetensors"
         )
-    art = load_image(Path(args.style), max_side=STYLE_SIZE)
-    return BoundAdaIN(net, *net.style_statistics(art))
+    if stylizer.takes_artworks:
+        if not args.style:
+            raise CheckpointError(f"{args.ckpt}: an AdaIN model; pass the artwork with --style ART")
+        if not args.independent:
+            raise CheckpointError(
+                f"{args.ckpt}: an AdaIN model; use --independent here, and python -m "
+                "stylenet.adain_eval for its comparison with optimization"
+            )
+        return stylizer.bind(artworks=[args.style]).module, meta
+    if stylizer.styles:
+        if args.style not in stylizer.styles:
+            what = (
+                f"no style {args.style!r}"
+                if args.style
+                else "a multi-style model, pass --style NAME"
+            )
+            raise CheckpointError(f"{args.ckpt}: {what}; styles: {', '.join(stylizer.styles)}")
+        training = meta.get("training", {}).get(args.style, {})
+        bound = stylizer.bind(style=args.style)
+        return bound.module, {**meta, "style": args.style, "training": training}
+    return stylizer.bind().module, meta
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -329,16 +336,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from stylenet.stylize.shipped import resolve_model
-
     try:
-        net, meta = load_model(resolve_model(args.ckpt))
-        style_image = Path(args.style) if args.style else None
-        if meta.get("kind") in ("cin", "stylebank"):
-            net, meta = multistyle_view(net, meta, args.ckpt, args.style)
-            style_image = None
-        if meta.get("kind") == "adain":
-            net = adain_view(net, args)
+        stylizer = stylize.load(args.ckpt, args.device)
+        net, meta = bind_for_evaluation(stylizer, args)
+        style_image = Path(args.style) if args.style and not stylizer.styles else None
         for item in args.images:
             if not Path(item).exists():
                 raise ImageError(f"{item}: no such file or folder")

@@ -3,8 +3,8 @@
 The exported program takes float32 RGB (1, 3, H, W) in [0, 1], any H and W of at least 8 (9 for
 AdaIN), and returns the stylized image, same shape, in [0, 1]: the padding (to a multiple of 4, of
 8 for AdaIN), the output stage and the crop are inside the graph, whose H and W are dynamic. Writes
-checkpoints/anime.onnx (or .pt) beside the checkpoint, or -o FILE. Also runs .onnx files for
-infer.py (`load_onnx`).
+checkpoints/anime.onnx (or .pt) beside the checkpoint, or -o FILE. (.onnx files run in
+stylenet/stylize/onnx.py.)
 
 Every model kind exports, to one fixed style (a plain photo -> picture program):
 
@@ -30,7 +30,6 @@ import argparse
 import json
 import sys
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,22 +37,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from stylenet import stylize
 from stylenet.files.atomic import atomic_write
-from stylenet.files.images import ImageError, load_image
-from stylenet.nets.adain import ENCODER_LAYER, MULTIPLE, STYLE_SIZE, BoundAdaIN, adain
+from stylenet.files.images import ImageError
+from stylenet.nets.adain import ENCODER_LAYER, MULTIPLE, BoundAdaIN, adain
 from stylenet.nets.stylebank import BankMix, BoundStyleBank
 from stylenet.nets.transform_net import TransformNet, to_pixels
 from stylenet.ops.cartoon import cartoon
 from stylenet.ops.color import transfer_luminance
-from stylenet.stylize.checkpoint import MULTI_STYLE, CheckpointError, load_model, model_kind
+from stylenet.stylize.checkpoint import CheckpointError
+from stylenet.stylize.stylizer import UsageError, parse_mix
 
 SUFFIXES = {"onnx": ".onnx", "torchscript": ".pt"}
 OPSET = 17
 META_KEYS = ("style", "arch", "kind", "alpha", "artwork", "encoder")  # what the file records
-
-
-class UsageError(ValueError):
-    """Options that do not fit the model (a multi-style model without --style, ...)."""
 
 
 class ScriptableBankMix(nn.Module):
@@ -186,34 +183,6 @@ def export(net: nn.Module, path: str | Path, fmt: str, meta: dict[str, Any]) -> 
         return atomic_write(path, save)
 
 
-def load_onnx(path: str | Path) -> tuple[Callable[[torch.Tensor], torch.Tensor], dict[str, Any]]:
-    """(stylize, meta) for an exported .onnx file: stylize maps (3, H, W) in [0, 1] to the same."""
-    import onnxruntime as ort
-
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such model file")
-    try:
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 3  # errors only, no warnings on stderr
-        opts.intra_op_num_threads = torch.get_num_threads()  # as torch: OMP_NUM_THREADS counts
-        providers = [p for p in ort.get_available_providers() if p != "TensorrtExecutionProvider"]
-        session = ort.InferenceSession(str(path), opts, providers=providers)
-        props = session.get_modelmeta().custom_metadata_map
-        meta = json.loads(props.get("stylenet", "{}"))
-        name = session.get_inputs()[0].name
-    except Exception as e:  # ONNX Runtime raises its own classes for every kind of bad file
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(f"{path}: not a readable ONNX model ({first[:200]})") from None
-    meta["style"] = meta.get("style") or path.stem
-
-    def stylize(image: torch.Tensor) -> torch.Tensor:
-        x = image.detach().float().cpu().unsqueeze(0).numpy()
-        return torch.from_numpy(session.run(None, {name: x})[0][0])
-
-    return stylize, meta
-
-
 def load_exportable(
     src: Path, style: str | None = None, mix: str | None = None, alpha: float = 1.0
 ) -> tuple[nn.Module, dict[str, Any], str | None]:
@@ -221,45 +190,44 @@ def load_exportable(
     multi-style one bound to `style` or `mix`, an AdaIN one bound to the artwork `style` and
     `alpha`. The label (None for single-style models) goes into the default output name.
     CheckpointError, ImageError or UsageError, each naming the file, otherwise."""
-    from stylenet.infer import bind_style, parse_mix, style_label
-
-    if model_kind(src) == "adain":
+    stylizer = stylize.load(src, announce=None)
+    if stylizer.net is None:
+        raise CheckpointError(f"{src}: already exported; export a .ckpt or .safetensors")
+    if stylizer.takes_artworks:
         if mix:
             raise UsageError(f"{src}: an AdaIN model takes an artwork (--style ART), not --mix")
         if not style:
             raise UsageError(f"{src}: an AdaIN model: pass the artwork with --style ART")
+        bound = stylizer.bind(artworks=[style], alpha=alpha)
         art = Path(style).expanduser()
-        image = load_image(art, max_side=STYLE_SIZE)  # ImageError naming the file
-        net, meta = load_model(src)
-        bound = BoundAdaIN(net, *net.style_statistics(image), alpha).eval()
         label = art.stem if alpha == 1.0 else f"{art.stem}-alpha{alpha:g}"
-        meta = {**meta, "style": art.stem, "alpha": alpha, "artwork": art.name}
-        return bound, meta, label
+        meta = {**bound.meta, "style": art.stem, "alpha": alpha, "artwork": art.name}
+        return bound.module, meta, label
     if alpha != 1.0:
         raise UsageError(f"{src}: --alpha is for AdaIN models")
-    net, meta = load_model(src)
-    kind = meta.get("kind", "johnson")
-    if kind not in MULTI_STYLE:
+    if not stylizer.styles:
         if style or mix:
             raise UsageError(
-                f"{src}: a single-style model ({meta.get('style')}); --style and --mix are for "
-                "multi-style and AdaIN models"
+                f"{src}: a single-style model ({stylizer.meta.get('style')}); --style and --mix "
+                "are for multi-style and AdaIN models"
             )
-        return net, meta, None
-    styles = ", ".join(meta.get("styles") or [])
+        bound = stylizer.bind()
+        return bound.module, bound.meta, None
+    styles = ", ".join(stylizer.styles)
     if style is None and mix is None:
         raise UsageError(
-            f"{src}: a {kind} model with several styles; pass --style NAME or --mix "
+            f"{src}: a {stylizer.kind} model with several styles; pass --style NAME or --mix "
             f"a=0.7,b=0.3 (styles: {styles})"
         )
     if style == "all":
         raise UsageError(f"{src}: export one style at a time: --style NAME (styles: {styles})")
     try:
-        choice = parse_mix(mix) if mix else style
+        bound = stylizer.bind(mix=parse_mix(mix)) if mix else stylizer.bind(style=style)
     except ValueError as e:
+        if isinstance(e, CheckpointError | UsageError):
+            raise
         raise UsageError(str(e)) from None
-    label = style_label(choice)
-    return bind_style(net, meta, src, choice), {**meta, "style": label}, label
+    return bound.module, bound.meta, bound.label
 
 
 def bench(net: nn.Module, height: int, width: int, runs: int, folder: Path) -> dict[str, float]:
@@ -270,9 +238,9 @@ def bench(net: nn.Module, height: int, width: int, runs: int, folder: Path) -> d
 
     import onnxruntime as ort
 
-    from stylenet.infer import stylize
     from stylenet.stylize.precision import compute_dtype
     from stylenet.stylize.strips import stylize_adain_strips
+    from stylenet.stylize.stylizer import run_plain
 
     x = torch.rand(1, 3, height, width)
     onnx_path, ts_path = folder / "bench.onnx", folder / "bench.pt"
@@ -288,7 +256,7 @@ def bench(net: nn.Module, height: int, width: int, runs: int, folder: Path) -> d
         stats = (net.style_mean, net.style_std, net.alpha, compute_dtype("auto", x.device))
         default = lambda: stylize_adain_strips(net.net, x, *stats)  # noqa: E731
     else:
-        default = lambda: stylize(net, x[0])  # noqa: E731
+        default = lambda: run_plain(net, x[0])  # noqa: E731
     paths = {
         "PyTorch eager fp32": lambda: net(x),
         "infer.py default": default,
@@ -356,8 +324,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         src = resolve_model(args.ckpt)
-        if src.suffix.lower() == ".onnx":
-            raise CheckpointError(f"{src}: already exported; export a .ckpt or .safetensors")
         net, meta, label = load_exportable(src, args.style, args.mix, args.alpha)
     except (CheckpointError, UsageError, ImageError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)

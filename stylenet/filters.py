@@ -25,8 +25,7 @@ from stylenet.files.images import ImageError, load_pil, save_image
 from stylenet.gallery import _font
 from stylenet.infer import check_output, expand_inputs, output_path, report_failure, summary
 from stylenet.ops import classic as ops
-from stylenet.ops.color_transfer import METHODS as TRANSFER_METHODS
-from stylenet.ops.color_transfer import color_transfer
+from stylenet.ops.color_transfer import TRANSFER_METHODS, color_transfer
 
 FILTERS: dict[str, Callable[..., np.ndarray]] = {
     "find-edges": ops.find_edges,
@@ -38,7 +37,7 @@ FILTERS: dict[str, Callable[..., np.ndarray]] = {
     "cartoon": ops.cartoon,
     "color-transfer": color_transfer,
 }
-METHODS = {"find-edges": ("sobel", "canny"), "color-transfer": TRANSFER_METHODS}
+FILTER_METHODS = {"find-edges": ("sobel", "canny"), "color-transfer": TRANSFER_METHODS}
 
 
 def options(name: str) -> dict[str, object]:
@@ -130,7 +129,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("-o", "--output-dir", type=Path, help="write here instead of beside each input")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     for name, (kind, text) in OPTIONS.items():
-        extra = {"choices": sum(METHODS.values(), ())} if name == "method" else {}
+        extra = {"choices": sum(FILTER_METHODS.values(), ())} if name == "method" else {}
         p.add_argument(f"--{name}", type=kind, help=f"{text} {defaults(name)}", **extra)
     args = p.parse_args(argv)
     allowed = options(args.filter)
@@ -140,8 +139,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             p.error(f"--{name} does not apply to --filter {args.filter} (it takes {takes})")
         if getattr(args, name) is None and allowed.get(name, 0) is inspect.Parameter.empty:
             p.error(f"--filter {args.filter} needs --{name}")
-    if args.method is not None and args.method not in METHODS[args.filter]:
-        p.error(f"--filter {args.filter} takes --method {' / '.join(METHODS[args.filter])}")
+    if args.method is not None and args.method not in FILTER_METHODS[args.filter]:
+        p.error(f"--filter {args.filter} takes --method {' / '.join(FILTER_METHODS[args.filter])}")
     if args.filter == "color-transfer" and args.strength is not None and args.strength > 1:
         p.error(f"--strength {args.strength} must be <= 1 for --filter color-transfer")
     return args

@@ -29,11 +29,12 @@ from pathlib import Path
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
+from stylenet import stylize
 from stylenet.files.atomic import atomic_write
 from stylenet.files.images import ImageError, find_images, load_pil, to_pil, to_tensor
-from stylenet.infer import UsageError, load_stylizer, parse_mix
 from stylenet.stylize import shipped
-from stylenet.stylize.checkpoint import CheckpointError, load_model, model_kind
+from stylenet.stylize.checkpoint import CheckpointError
+from stylenet.stylize.stylizer import Stylizer, UsageError, parse_mix
 
 ROOT = Path(__file__).resolve().parent.parent
 PHOTO_DIR = ROOT / "data" / "photos"
@@ -71,22 +72,25 @@ def split_spec(spec: str) -> tuple[str, str | None]:
     return (name, style) if colon and name and not Path(spec).exists() else (spec, None)
 
 
-def choices(path: Path, style: str | None, artworks: list[Path] | None, alpha: float) -> list[dict]:
-    """load_stylizer's keyword arguments for each column of the model at path."""
-    kind = model_kind(path)
-    if kind == "adain":
+def choices(
+    stylizer: Stylizer, style: str | None, artworks: list[Path] | None, alpha: float
+) -> list[dict]:
+    """Stylizer.bind's keyword arguments for each column of a model."""
+    if stylizer.takes_artworks:
         artworks = artworks or [a for a in ARTWORKS if a.is_file()]
         if not artworks:
-            raise UsageError(f"{path}: an AdaIN model; pass the artwork(s) with --artworks FILE")
-        return [{"style": [str(a)], "alpha": alpha} for a in artworks]
-    if kind in ("cin", "stylebank") and style is None:
-        return [{"style": s} for s in load_model(path)[1].get("styles", [])]
+            raise UsageError(
+                f"{stylizer.path}: an AdaIN model; pass the artwork(s) with --artworks FILE"
+            )
+        return [{"artworks": [str(a)], "alpha": alpha} for a in artworks]
+    if stylizer.styles and style is None:
+        return [{"style": s} for s in stylizer.styles]
     if style and "=" in style:  # a mix: cin:wave=0.5,scream=0.5
         try:
-            return [{"style": parse_mix(style)}]
+            return [{"mix": parse_mix(style)}]
         except ValueError as e:
-            raise UsageError(f"{path}: {e}") from None
-    return [{"style": style}]  # UsageError from load_stylizer for a style of a single-style model
+            raise UsageError(f"{stylizer.path}: {e}") from None
+    return [{"style": style}]  # UsageError from bind for a style of a single-style model
 
 
 def canvas_size(rows: int, cols: int, size: int) -> tuple[int, int]:
@@ -228,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     for i, (name, style) in enumerate(specs, 1):
         try:
             path = shipped.resolve_model(name, print, shipped.USER_DIR, shipped.SHIPPED_DIR)
-            kwargs = choices(path, style, args.artworks, args.alpha)
+            stylizer = stylize.load(path, device, announce=None)
+            kwargs = choices(stylizer, style, args.artworks, args.alpha)
         except (CheckpointError, UsageError) as e:
             err(str(e))
             failed += 1
@@ -236,16 +241,16 @@ def main(argv: list[str] | None = None) -> int:
         for kw in kwargs:
             start = time.perf_counter()
             try:
-                run, meta = load_stylizer(str(path), device, **kw)
+                run = stylizer.bind(**kw)
             except (CheckpointError, UsageError, ImageError) as e:
                 err(str(e))
                 failed += 1
                 continue
-            label = str(meta.get("style", path.stem))
-            if meta.get("kind") in ("cin", "stylebank", "adain"):
+            label = run.label
+            if stylizer.styles or stylizer.takes_artworks:
                 label = f"{path.stem}: {label}"  # the model, then its style or artwork
-            if meta.get("steps"):  # training steps, shown so a short run reads as one
-                label += f", {meta['steps']} steps"
+            if run.meta.get("steps"):  # training steps, shown so a short run reads as one
+                label += f", {run.meta['steps']} steps"
             tiles = []
             for photo in photos:
                 out = to_pil(run(to_tensor(photo)))

@@ -1,15 +1,13 @@
 """Stylize photos with a trained model: `python infer.py --ckpt anime.ckpt photo.jpg more/ *.png`.
 
 Writes <stem>_<style>.<ext> beside each input (or into -o DIR). Video files (clip.mp4 ...) are
-stylized frame by frame (stylenet/stylize/video.py). --ckpt may
-also be an exported .onnx file, run by
-ONNX Runtime (stylenet/export.py). No Hydra; no VGG except AdaIN's encoder.
+stylized frame by frame (stylenet/stylize/video.py) with the same options. --ckpt may also be an
+exported .onnx file, run by ONNX Runtime. Models load through stylenet.stylize, for every kind.
+No Hydra; no VGG except AdaIN's encoder.
 
 AdaIN models take any artwork: `python infer.py --ckpt adain.ckpt --style art.jpg photo.jpg`
 (--alpha 0..1 style strength in feature space; several artworks mixed by --style-weights), and
 write <stem>_<artwork stem>.<ext> (<stem>_<a>+<b>.<ext> for a mix).
-
-ONNX Runtime (stylenet/export.py). No Hydra, no VGG.
 
 A multi-style model (CIN, StyleBank) needs `--style NAME [NAME ...]`, `--style all` (one output
 per style), `--style none` (StyleBank's auto-encoder: <stem>_reconstruction) or
@@ -21,26 +19,19 @@ from __future__ import annotations
 import argparse
 import glob
 import sys
-import zipfile
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import torch
 
-from stylenet.export import load_onnx
+from stylenet import stylize
 from stylenet.files.images import ImageError, find_images, load_image, save_image
-from stylenet.nets.adain import STYLE_SIZE, AdaINNet, mix_statistics
-from stylenet.nets.transform_net import TransformNet
-from stylenet.ops.color import METHODS, bare_preserve_color, blend, preserve_color
-from stylenet.stylize.checkpoint import CheckpointError, load_model, model_kind
-from stylenet.stylize.precision import compute_dtype
-from stylenet.stylize.shipped import DamagedModelError, resolve_model
-from stylenet.stylize.strips import stylize_adain_strips, stylize_strips
+from stylenet.nets.adain import STYLE_SIZE
+from stylenet.ops.color import PRESERVE_METHODS, bare_preserve_color, blend, preserve_color
+from stylenet.stylize.checkpoint import CheckpointError
+from stylenet.stylize.shipped import DamagedModelError
+from stylenet.stylize.stylizer import UsageError, parse_mix
 from stylenet.stylize.video import VIDEO_SUFFIXES, VideoError, find_videos, stylize_video
-
-
-class UsageError(ValueError):
-    """Options that do not fit the model (e.g. an AdaIN model without --style)."""
 
 
 def expand_inputs(items: Iterable[str], skip_suffix: str | tuple[str, ...] = "") -> Iterator[Path]:
@@ -64,162 +55,6 @@ def expand_inputs(items: Iterable[str], skip_suffix: str | tuple[str, ...] = "")
 
 def output_path(src: Path, style: str, out_dir: Path | None) -> Path:
     return (out_dir or src.parent) / f"{src.stem}_{style}{src.suffix.lower()}"
-
-
-@torch.inference_mode()
-def stylize(
-    net: TransformNet,
-    image: torch.Tensor,
-    device: torch.device | str = "cpu",
-    precision: str = "auto",
-) -> torch.Tensor:
-    """(3, H, W) in [0, 1] -> stylized (3, H, W) in [0, 1], float32 on CPU.
-
-    precision: auto (bf16 where the device has it), bf16 or fp32. See stylenet/stylize/strips.py.
-    """
-    x = image.unsqueeze(0).to(device)
-    return stylize_strips(net, x, compute_dtype(precision, x.device))[0].cpu()
-
-
-def _is_torchscript(path: Path) -> bool:
-    if not zipfile.is_zipfile(path):
-        return False
-    with zipfile.ZipFile(path) as z:
-        return any(n.endswith("/constants.pkl") for n in z.namelist())
-
-
-Style = str | Mapping[str, float] | None  # a style name, a mix {name: weight}, or none
-
-
-def style_label(style: Style) -> str:
-    """The output-name suffix of a style choice: the name, mix-a0.7-b0.3, or reconstruction."""
-    if style is None or style == "none":
-        return "reconstruction"
-    if isinstance(style, str):
-        return style
-    return "mix-" + "-".join(f"{k}{w:g}" for k, w in style.items())
-
-
-def parse_mix(text: str) -> dict[str, float]:
-    """'a=0.7,b=0.3' -> {'a': 0.7, 'b': 0.3}; ValueError with the reason."""
-    mix = {}
-    for item in text.split(","):
-        name, eq, w = item.strip().partition("=")
-        try:
-            mix[name.strip()] = float(w)
-        except ValueError:
-            raise ValueError(f"--mix {text}: expected name=weight,name=weight") from None
-        if not eq or not name.strip():
-            raise ValueError(f"--mix {text}: expected name=weight,name=weight")
-    return mix
-
-
-def bind_style(net, meta: dict, path: Path, style: Style):
-    """The plain stylizer of a multi-style net for a style name, 'none' or a mix;
-    CheckpointError naming the model's styles otherwise."""
-    styles = list(meta.get("styles", []))
-    listed = ", ".join(styles)
-    if style is None:
-        raise CheckpointError(
-            f"{path}: a {meta['kind']} model with several styles; pass --style NAME, --style all "
-            f"or --mix a=0.7,b=0.3 (styles: {listed})"
-        )
-    if style == "none":
-        if meta["kind"] != "stylebank":
-            raise CheckpointError(f"{path}: --style none needs a stylebank model; styles: {listed}")
-        return net.bind(None)
-    if isinstance(style, str) and style not in styles:
-        raise CheckpointError(f"{path}: no style {style!r}; styles: {listed}")
-    try:
-        return net.bind(style)
-    except ValueError as e:  # a mix: unknown name, negative weight, sum not 1
-        raise CheckpointError(f"{path}: --mix: {e}") from None
-
-
-def load_stylizer(
-    ckpt: str,
-    device: torch.device | str = "cpu",
-    precision: str = "auto",
-    style: Style | Sequence[str] = None,
-    style_weights: Sequence[float] | None = None,
-    alpha: float = 1.0,
-    style_size: int = STYLE_SIZE,
-) -> tuple[Callable[[torch.Tensor], torch.Tensor], dict]:
-    """(stylize, meta): stylize maps a photo (3, H, W) in [0, 1] to the stylized photo.
-
-    A .onnx file runs in ONNX Runtime (fp32; device and precision do not apply); anything else is
-    a checkpoint (see stylenet/stylize/checkpoint.py). A multi-style checkpoint needs `style`:
-    a style name, a mix {name: weight} (weights >= 0 summing to 1) or "none" (StyleBank's
-    auto-encoder); meta["style"] is then the output-name suffix of that choice. For an AdaIN model,
-    `style`, `style_weights` and `alpha` are the artwork files, their mix and the style strength,
-    and meta["style"] names the artworks (a+b for a mix). UsageError for options the model lacks.
-    """
-    path = resolve_model(ckpt)
-    options = style is not None or style_weights or alpha != 1.0
-    if path.suffix.lower() == ".onnx":
-        if options:
-            raise UsageError(f"{path}: an exported single-style model; --style, --mix, "
-                             "--style-weights and --alpha do not apply")  # fmt: skip
-        return load_onnx(path)
-    if _is_torchscript(path):
-        raise CheckpointError(
-            f"{path}: a TorchScript program (from stylenet.export); infer.py takes .ckpt, "
-            ".safetensors or .onnx models, run this one with torch.jit.load"
-        )
-    net, meta = load_model(path)
-    net.to(device)
-    if isinstance(net, AdaINNet):
-        controls = (style, style_weights, alpha, style_size)
-        return adain_stylizer(net, meta, path, device, precision, *controls)
-    if meta.get("kind") in ("cin", "stylebank") and not (style_weights or alpha != 1.0):
-        net = bind_style(net, meta, path, style).to(device)
-        meta = {**meta, "style": style_label(style)}
-    elif options:
-        raise UsageError(
-            f"{path}: a single-style model ({meta.get('style')}); --style and --mix are for "
-            "multi-style models, --style-weights and --alpha for AdaIN models (--strength "
-            "blends with the photo)"
-        )
-    return (lambda photo: stylize(net, photo, device, precision)), meta
-
-
-def adain_stylizer(
-    net: AdaINNet,
-    meta: dict,
-    path: Path,
-    device: torch.device | str,
-    precision: str,
-    style: Sequence[str] | None,
-    style_weights: Sequence[float] | None,
-    alpha: float,
-    style_size: int,
-) -> tuple[Callable[[torch.Tensor], torch.Tensor], dict]:
-    """The AdaIN stylizer: artworks read and their relu4_1 statistics taken once, here."""
-    if not style:
-        raise UsageError(f"{path}: an AdaIN model; pass the artwork(s) with --style ART [ART ...]")
-    if style_weights and len(style_weights) != len(style):
-        raise UsageError(
-            f"--style-weights: {len(style_weights)} number(s) for {len(style)} artwork(s)"
-        )
-    if not 0.0 <= alpha <= 1.0:
-        raise UsageError(f"--alpha {alpha} must be between 0 and 1")
-    stats = []
-    for art in style:
-        image = load_image(Path(art).expanduser(), max_side=style_size)  # ImageError names it
-        stats.append(net.style_statistics(image))
-    try:
-        mean, std = mix_statistics(stats, style_weights)
-    except ValueError as e:
-        raise UsageError(f"--style-weights: {e}") from None
-    dtype = compute_dtype(precision, torch.device(device))
-    meta["style"] = "+".join(Path(a).stem for a in style)
-
-    @torch.inference_mode()
-    def run(photo: torch.Tensor) -> torch.Tensor:
-        x = photo.unsqueeze(0).to(device)
-        return stylize_adain_strips(net, x, mean, std, alpha, dtype)[0].cpu()
-
-    return run, meta
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -253,7 +88,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--preserve-color",
         nargs="?",
         const="luminance",
-        choices=METHODS,
+        choices=PRESERVE_METHODS,
         help="keep the photo's colours: luminance (YUV, default) or histogram matching",
     )
     p.add_argument(
@@ -350,32 +185,29 @@ def summary(done: int, failed: int, what: str) -> int:
 def load_runs(args: argparse.Namespace) -> list[tuple[str, Callable]]:
     """(output suffix, stylize) for each style asked for (one for a single-style or AdaIN
     model, whose --style artworks make one stylizer)."""
-    device = torch.device(args.device)
-    controls = {
-        "style_weights": args.style_weights,
-        "alpha": args.alpha,
-        "style_size": args.style_size,
-    }
-    path = resolve_model(args.ckpt)
-    if model_kind(path) == "adain":
-        run, meta = load_stylizer(str(path), device, args.precision, args.style, **controls)
-        return [(str(meta["style"]), run)]
-    choices: list[Style] = []
+    stylizer = stylize.load(args.ckpt, args.device, args.precision)
+    if stylizer.takes_artworks:
+        bound = stylizer.bind(
+            artworks=args.style,
+            alpha=args.alpha,
+            weights=args.style_weights,
+            style_size=args.style_size,
+        )
+        return [(bound.label, bound)]
+    adain_only = args.style_weights or args.alpha != 1.0
+    if adain_only:
+        stylizer.bind(weights=args.style_weights, alpha=args.alpha)  # UsageError saying why
+    choices: list[dict] = []
     for style in args.style or []:
         if style != "all":
-            choices.append(style)
+            choices.append({"style": style})
             continue
-        _, meta = load_model(path)
-        if "styles" not in meta:
+        if not stylizer.styles:
             raise CheckpointError(f"{args.ckpt}: --style all needs a multi-style model")
-        choices += [s for s in meta["styles"] if s not in choices]
+        choices += [{"style": s} for s in stylizer.styles if {"style": s} not in choices]
     if args.mix:
-        choices.append(parse_mix(args.mix))
-    runs = []
-    for choice in choices or [None]:
-        run, meta = load_stylizer(str(path), device, args.precision, choice, **controls)
-        runs.append((str(meta.get("style", "styled")), run))
-    return runs
+        choices.append({"mix": parse_mix(args.mix)})
+    return [(b.label, b) for b in (stylizer.bind(**c) for c in choices or [{}])]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from stylenet.files.images import load_pil, to_tensor
-from stylenet.stylize.checkpoint import CheckpointError, _read, load_model, save_model
+from stylenet.stylize.checkpoint import CheckpointError, load_model, read_meta, save_model
 from stylenet.stylize.shipped import SHIPPED_DIR, SUMS, USER_DIR, sha256, shipped_sums, verified
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,7 +32,7 @@ TOLERANCE = 2 / 255
 
 def describe(path: Path) -> dict:
     """name, kind, styles, steps, size and file of a model file (CheckpointError if unreadable)."""
-    _, meta = _read(path)
+    meta = read_meta(path)
     kind = str(meta.get("kind", "johnson"))
     styles = meta.get("styles") or (["any artwork"] if kind == "adain" else [meta.get("style")])
     return {
@@ -78,16 +78,15 @@ def show(table: list[dict]) -> str:
 def check_outputs(path: Path, meta: dict) -> list[torch.Tensor]:
     """The model's float32 outputs on the check photo: one per style of a multi-style model, the
     check artwork's for AdaIN."""
-    from stylenet.infer import load_stylizer
+    from stylenet import stylize
 
     img = load_pil(CHECK_PHOTO)
     scale = CHECK_SIDE / max(img.size)
     photo = to_tensor(img.resize((round(img.width * scale), round(img.height * scale))))
-    kind = meta.get("kind", "johnson")
-    choices = meta.get("styles") if kind in ("cin", "stylebank") else [None]
-    if kind == "adain":
-        choices = [[str(CHECK_ARTWORK)]]
-    return [load_stylizer(str(path), "cpu", "fp32", style)[0](photo) for style in choices]
+    stylizer = stylize.load(path, "cpu", "fp32", announce=None)
+    if stylizer.takes_artworks:
+        return [stylizer.bind(artworks=[str(CHECK_ARTWORK)])(photo)]
+    return [stylizer.bind(style=s)(photo) for s in stylizer.styles or [None]]
 
 
 def add(src: Path, name: str, shipped_dir: Path | None = None, replace: bool = False) -> Path:

@@ -45,7 +45,7 @@ from tqdm import tqdm
 from stylenet.files.images import ImageError, load_image, save_image
 from stylenet.losses.loss_net import IMAGENET_STD, LossNet, VGGWeightsError
 from stylenet.losses.objective import StyleObjective
-from stylenet.ops.color import METHODS, bare_preserve_color, preserve_color
+from stylenet.ops.color import PRESERVE_METHODS, bare_preserve_color, preserve_color
 from stylenet.ops.matting import EPS, matting_laplacian, photorealism_loss, to_torch
 
 PRESETS: dict[str, dict] = {
@@ -380,7 +380,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="imagenet | original | random | <state dict> (preset: seed original, else imagenet)",
     )
     p.add_argument(
-        "--preserve-color", nargs="?", const="luminance", choices=METHODS, help="keep photo colours"
+        "--preserve-color",
+        nargs="?",
+        const="luminance",
+        choices=PRESERVE_METHODS,
+        help="keep photo colours",
     )
     p.add_argument(
         "--photorealistic",

@@ -16,6 +16,7 @@ from stylenet import adain_eval, infer
 from stylenet.files.images import load_image, save_image
 from stylenet.nets.adain import (
     ENCODER_LAYER,
+    STYLE_SIZE,
     AdaINNet,
     Decoder,
     Encoder,
@@ -245,7 +246,7 @@ def test_an_artwork_not_in_training_works(trained, photo, tmp_path):
     result = load_image(out / "photo_kandinsky.png")
     x = load_image(photo)
     assert result.shape == x.shape
-    mean, std = net.style_statistics(load_image(kandinsky, max_side=infer.STYLE_SIZE))
+    mean, std = net.style_statistics(load_image(kandinsky, max_side=STYLE_SIZE))
     with torch.no_grad():
         assert psnr(result, net(x[None], mean, std)[0]) > 40
     assert psnr(result, load_image(out / "a" / "photo_kandinsky.png")) < 70

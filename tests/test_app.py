@@ -394,7 +394,7 @@ def test_adain_artwork_and_alpha_are_infers(tmp_path, photo, capsys):
         s.run({"path": str(photo)}, "adain.safetensors", None, None, 0.5)
     assert message(e) == "Upload an artwork: an AdaIN model takes its style from a picture."
 
-    app_module._adain_net.cache_clear()
+    app_module._loaded.cache_clear()
     results = {}
     for a in (0.5, 1.0):
         _, out = s.run({"path": str(photo)}, "adain.safetensors", "b", {"path": str(art)}, a)
@@ -404,7 +404,7 @@ def test_adain_artwork_and_alpha_are_infers(tmp_path, photo, capsys):
         expected = infer_output(model, photo, tmp_path / f"infer{a}", *flags, style="wave")
         assert np.array_equal(results[a], expected)
     assert not np.array_equal(results[0.5], results[1.0])
-    assert app_module._adain_net.cache_info().misses == 1  # the net loaded once for both
+    assert app_module._loaded.cache_info().misses == 1  # the net loaded once for both
 
     broken = tmp_path / "uploads" / "broken.jpg"
     broken.write_bytes(b"not a jpeg")

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from stylenet import infer
+from stylenet import infer, stylize
 from stylenet.export import main
 from stylenet.files.images import load_image
 from stylenet.nets.adain import Decoder, layer_scales
@@ -27,6 +27,7 @@ from stylenet.nets.stylebank import StyleBankNet
 from stylenet.nets.transform_net import TransformNet
 from stylenet.stylize import shipped
 from stylenet.stylize.checkpoint import save_model
+from stylenet.stylize.stylizer import parse_mix, style_label
 
 SIZES = [(97, 130), (128, 192)]  # H x W; the first is odd and not a multiple of 4
 
@@ -212,7 +213,7 @@ def test_cin_style_or_mix_exports_and_matches_the_bound_net(cin, photos, argv, s
         y, meta = onnx_run(path, x)
         assert y.shape == x.shape and (y - ref).abs().max() <= 1e-4
         assert ref.std() > 0.01 and all((o - ref).abs().max() > 0.05 for o in others)
-    assert meta["style"] == infer.style_label(style) and meta["kind"] == "cin"
+    assert meta["style"] == style_label(style) and meta["kind"] == "cin"
 
 
 def test_cin_mix_to_torchscript(cin, photos, tmp_path):
@@ -236,7 +237,7 @@ def test_stylebank_style_or_mix_matches_the_bound_net(photos, tmp_path, fmt, arg
     ckpt = save_model(tmp_path / "bank.ckpt", net, {})
     dst = tmp_path / f"bank.{fmt}"
     assert main(["--ckpt", str(ckpt), "--format", fmt, "-o", str(dst), *argv]) == 0
-    style = infer.parse_mix(argv[1]) if argv[0] == "--mix" else argv[1]
+    style = parse_mix(argv[1]) if argv[0] == "--mix" else argv[1]
     for x in photos:
         with torch.no_grad():
             ref = net.bind(style)(x)
@@ -274,8 +275,9 @@ def test_adain_with_artwork_matches_infer_at_other_sizes(adain_model, photos, fm
     assert main(argv) == 0
     path = ckpt.with_name(f"adain_art-alpha0.5{'.onnx' if fmt == 'onnx' else '.pt'}")
     assert str(path) in capsys.readouterr().out
-    run, _ = infer.load_stylizer(str(ckpt), style=[str(art)], alpha=0.5, precision="fp32")
-    full, _ = infer.load_stylizer(str(ckpt), style=[str(art)], alpha=1.0, precision="fp32")
+    stylizer = stylize.load(ckpt, precision="fp32")
+    run = stylizer.bind(artworks=[art], alpha=0.5)
+    full = stylizer.bind(artworks=[art], alpha=1.0)
     for x in photos:  # 97 x 130 and 128 x 192, the example was 64 x 64: H and W are dynamic
         ref = run(x[0])[None]
         y = onnx_run(path, x)[0] if fmt == "onnx" else torchscript_run(path, x)

@@ -10,9 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
-from stylenet import gallery
+from stylenet import gallery, stylize
 from stylenet.files.images import load_pil, to_pil, to_tensor
-from stylenet.infer import load_stylizer
 from stylenet.nets.adain import Decoder
 from stylenet.nets.cin import CINNet
 from stylenet.nets.transform_net import TransformNet
@@ -161,8 +160,8 @@ def adain_checkpoint(path: Path) -> Path:
 
 def diff(img: Image.Image, col: int, photos: list[Path], ckpt: Path, **style) -> list[float]:
     """Per photo (row): mean absolute difference of the tile in column col to infer's output
-    (load_stylizer) on the centre square at twice the tile size, scaled down to the tile."""
-    run_, _ = load_stylizer(str(ckpt), "cpu", **style)
+    (stylize.load) on the centre square at twice the tile size, scaled down to the tile."""
+    run_ = stylize.load(ckpt, "cpu").bind(**style)
     out = []
     for row, photo in enumerate(photos):
         crop = gallery.centre_square(load_pil(photo), 2 * SIZE)
@@ -247,7 +246,7 @@ def test_a_multi_style_model_gives_a_column_per_style(tmp_path, dirs, photos, dr
     code, stdout, err = run(capsys, "--ckpt", "cin:a=0.5,b=0.5", *args)
     assert code == 0 and err == [] and "[1/1] cin: mix-a0.5-b0.5" in stdout
     mix = {"a": 0.5, "b": 0.5}
-    assert diff(drawn[2], 1, photos, cin, style=mix) == [0, 0]
+    assert diff(drawn[2], 1, photos, cin, mix=mix) == [0, 0]
     assert min(diff(drawn[2], 1, photos, cin, style="a")) > 1
 
     code, _, err = run(capsys, "--ckpt", "cin:c", "cin:a=0.5,b=x", *args)
@@ -271,11 +270,11 @@ def test_adain_gives_a_column_per_artwork(tmp_path, dirs, photos, style_dir, dra
     (img,) = drawn
     assert img.size == gallery.canvas_size(2, 3, SIZE)
     wave, scream = [str(arts[0])], [str(arts[2])]
-    assert diff(img, 1, photos, adain, style=wave, alpha=0.7) == [0, 0]
-    assert diff(img, 2, photos, adain, style=scream, alpha=0.7) == [0, 0]
+    assert diff(img, 1, photos, adain, artworks=wave, alpha=0.7) == [0, 0]
+    assert diff(img, 2, photos, adain, artworks=scream, alpha=0.7) == [0, 0]
     # a random VGG encoder sees all pictures much alike: small differences, but not none
-    assert min(diff(img, 1, photos, adain, style=scream, alpha=0.7)) > 0.1
-    assert min(diff(img, 1, photos, adain, style=wave)) > 0.1  # alpha 1
+    assert min(diff(img, 1, photos, adain, artworks=scream, alpha=0.7)) > 0.1
+    assert min(diff(img, 1, photos, adain, artworks=wave)) > 0.1  # alpha 1
 
 
 def test_adain_without_artworks_is_reported(tmp_path, dirs, photos, monkeypatch, capsys):

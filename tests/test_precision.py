@@ -12,9 +12,9 @@ from test_tiling import psnr, styled_net
 
 from stylenet import train as T
 from stylenet.files.images import load_image
-from stylenet.infer import stylize
 from stylenet.losses.loss_net import LossNet
 from stylenet.stylize import precision as P
+from stylenet.stylize.stylizer import run_plain as stylize
 from stylenet.training.johnson_module import StyleTransferModule
 
 

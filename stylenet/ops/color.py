@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-METHODS = ("luminance", "histogram")
+PRESERVE_METHODS = ("luminance", "histogram")
 
 
 def bare_preserve_color(argv: list[str]) -> list[str]:
@@ -22,7 +22,7 @@ def bare_preserve_color(argv: list[str]) -> list[str]:
     for i in range(len(out) - 2, -1, -1):
         nxt = out[i + 1]
         is_path = Path(nxt).suffix != "" or Path(nxt).exists()
-        if out[i] == "--preserve-color" and nxt not in METHODS and is_path:
+        if out[i] == "--preserve-color" and nxt not in PRESERVE_METHODS and is_path:
             out.insert(i + 1, "luminance")
     return out
 
@@ -104,7 +104,7 @@ def preserve_color(stylized: torch.Tensor, photo: torch.Tensor, method: str) -> 
         return transfer_luminance(stylized, photo)
     if method == "histogram":
         return match_histograms(stylized, photo)
-    raise ValueError(f"unknown colour preservation {method!r}; choose one of {METHODS}")
+    raise ValueError(f"unknown colour preservation {method!r}; choose one of {PRESERVE_METHODS}")
 
 
 def blend(photo: torch.Tensor, stylized: torch.Tensor, strength: float) -> torch.Tensor:

@@ -13,7 +13,7 @@ import numpy as np
 from skimage import color
 from skimage.exposure import match_histograms
 
-METHODS = ("reinhard", "histogram", "mkl")
+TRANSFER_METHODS = ("reinhard", "histogram", "mkl")
 
 
 def lab(img: np.ndarray) -> np.ndarray:
@@ -56,8 +56,8 @@ def color_transfer(
 ) -> np.ndarray:
     """The photo `img` with the colours of `reference` (any size); strength 0 returns the photo,
     1 the full transfer, in between a blend in RGB."""
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
+    if method not in TRANSFER_METHODS:
+        raise ValueError(f"method must be one of {', '.join(TRANSFER_METHODS)}, not {method!r}")
     img = img.astype(np.float32)
     if strength == 0:
         return img.copy()

@@ -84,7 +84,13 @@ def safe_torch_load(path: Path) -> Any:
         raise CheckpointError(f"{path}: not a readable checkpoint ({first[:200]})") from None
 
 
-def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+def read_meta(path: str | os.PathLike) -> dict[str, Any]:
+    """A model file's metadata (kind, styles, arch, training ...) without building its net."""
+    return read_checkpoint(Path(path))[1]
+
+
+def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """(state dict, metadata) of a .ckpt, .safetensors or Lightning last.ckpt; CheckpointError."""
     if path.suffix == ".safetensors":
         try:
             state = load_file(path)
@@ -125,18 +131,6 @@ def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     return net_state, meta
 
 
-def model_kind(path: str | os.PathLike) -> str:
-    """A model file's family (johnson, cin, stylebank, adain) without building its net; "other"
-    for files that are not checkpoints (exported .onnx and TorchScript models, damaged files)."""
-    path = Path(path)
-    if path.suffix.lower() == ".onnx":
-        return "other"
-    try:
-        return str(_read(path)[1].get("kind", "johnson"))
-    except CheckpointError:
-        return "other"
-
-
 def load_model(
     path: str | os.PathLike, single_style: bool = False
 ) -> tuple[nn.Module, dict[str, Any]]:
@@ -150,7 +144,7 @@ def load_model(
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
-    state, meta = _read(path)
+    state, meta = read_checkpoint(path)
     kind = meta.get("kind", "johnson")
     if kind == "adain" and single_style:
         raise CheckpointError(
