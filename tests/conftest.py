@@ -1,11 +1,16 @@
-"""Shared fixtures: real photos from ../shared/images, a tiny random-VGG setup, offline W&B."""
+"""Shared fixtures: real photos from ../shared/images, tiny models of every kind, offline W&B.
+
+Helpers are imported by the test files (`from conftest import ROOT, psnr, save_tiny`).
+"""
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = next(  # ../shared/images, also from a worktree further down
@@ -34,3 +39,56 @@ def style_dir() -> Path:
 def _isolated_torch_home(tmp_path_factory, monkeypatch):
     """No test may touch the user's torch cache or the network."""
     monkeypatch.setenv("TORCH_HOME", str(tmp_path_factory.mktemp("torch_home")))
+
+
+KINDS = ("johnson", "cin", "stylebank", "adain")
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    mse = (a.float() - b.float()).square().mean().item()
+    return math.inf if mse == 0 else -10 * math.log10(mse)
+
+
+def save_tiny(kind: str, path: Path, seed: int = 0) -> Path:
+    """A tiny random model of kind saved at path: johnson (8 channels, 1 residual block), cin and
+    stylebank (styles a and b, whose pictures differ), adain (the random VGG encoder, nothing to
+    download, and a He-initialised decoder whose picture depends on the artwork and alpha)."""
+    from stylenet.nets.adain import ENCODER_LAYER, Decoder, layer_scales
+    from stylenet.nets.cin import CINNet
+    from stylenet.nets.stylebank import StyleBankNet
+    from stylenet.nets.transform_net import TransformNet
+    from stylenet.stylize.checkpoint import save_model
+
+    torch.manual_seed(seed)
+    styles = ROOT / "data" / "styles"
+    training = {  # what evaluate reads: each style's artwork
+        s: {"style_image": str(styles / f"{art}.jpg"), "style_size": 64}
+        for s, art in (("a", "wave"), ("b", "scream"))
+    }
+    if kind == "johnson":
+        return save_model(path, TransformNet(8, 1), {"style": "ink"})
+    if kind == "cin":
+        net = CINNet(["a", "b"], channels=8, num_residual=1)
+        with torch.no_grad():
+            for p in net.style_parameters(["b"]):
+                p.add_(0.5 * torch.randn_like(p))
+        return save_model(path, net, {"training": training})
+    if kind == "stylebank":
+        net = StyleBankNet(["a", "b"], channels=8, bank_layers=1)
+        return save_model(path, net, {"training": training})
+    meta = {"kind": "adain", "style": "adain", "encoder": {"arch": "vgg19", "weights": "random"}}
+    decoder = Decoder(layer_scales("random")[ENCODER_LAYER])
+    convs = [m for m in decoder.modules() if isinstance(m, torch.nn.Conv2d)]
+    with torch.no_grad():
+        for conv in convs:
+            torch.nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
+            conv.bias.zero_()
+        convs[-1].bias.fill_(0.5)
+    return save_model(path, decoder, meta)
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory) -> dict[str, Path]:
+    """{kind: checkpoint file} of save_tiny's models, one of every kind."""
+    folder = tmp_path_factory.mktemp("tiny_models")
+    return {kind: save_tiny(kind, folder / f"{kind}.ckpt") for kind in KINDS}
