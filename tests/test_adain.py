@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import warnings
 from pathlib import Path
 
 import pytest
 import torch
 import trainrun
+from conftest import ROOT, psnr
 
 from stylenet import adain_eval, infer
 from stylenet.files.images import load_image, save_image
@@ -29,13 +29,7 @@ from stylenet.stylize.checkpoint import load_model, save_model
 from stylenet.stylize.strips import stylize_adain_strips
 from stylenet.training.adain_module import AdaINModule
 
-ROOT = Path(__file__).resolve().parent.parent
 STYLES = ROOT / "data" / "styles"
-
-
-def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    mse = (a.float() - b.float()).square().mean().item()
-    return math.inf if mse == 0 else -10 * math.log10(mse)
 
 
 def random_net(seed: int = 0) -> AdaINNet:

@@ -26,6 +26,7 @@ import gradio as gr
 import numpy as np
 import pytest
 import torch
+from conftest import ROOT, save_tiny
 from PIL import Image
 from playwright.sync_api import Page, expect, sync_playwright
 
@@ -33,7 +34,6 @@ import stylenet.app as app_module
 from stylenet.app import Service, find_models, parse_args
 from stylenet.files.images import load_image, save_image
 from stylenet.infer import main as infer_main
-from stylenet.nets.adain import ENCODER_LAYER, Decoder, layer_scales
 from stylenet.nets.cin import CINNet
 from stylenet.nets.transform_net import TransformNet
 from stylenet.stylize.checkpoint import save_model
@@ -41,7 +41,6 @@ from stylenet.stylize.shipped import sha256
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts"
 PHOTO = "kodak_kodim21_lighthouse.png"  # 768 x 512
@@ -115,21 +114,6 @@ def cin_net() -> CINNet:
     return net
 
 
-def adain_checkpoint(path: Path) -> Path:
-    """A random decoder for the random VGG encoder (no download), He-initialised so that its
-    picture depends on the artwork and alpha (the default init all but flattens it)."""
-    meta = {"kind": "adain", "style": "adain", "encoder": {"arch": "vgg19", "weights": "random"}}
-    torch.manual_seed(0)
-    decoder = Decoder(layer_scales("random")[ENCODER_LAYER])
-    convs = [m for m in decoder.modules() if isinstance(m, torch.nn.Conv2d)]
-    with torch.no_grad():
-        for conv in convs:
-            torch.nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
-            conv.bias.zero_()
-        convs[-1].bias.fill_(0.5)
-    return save_model(path, decoder, meta)
-
-
 def ship(folder: Path, name: str, net: torch.nn.Module, meta: dict) -> Path:
     """A shipped model: folder/<name>.safetensors, listed with its sha256 in folder/SHA256SUMS."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -145,7 +129,7 @@ def models(tmp_path_factory) -> Path:
     torch.manual_seed(0)
     save_model(d / "ink.safetensors", TransformNet(8, 1), {"style": "ink"})
     save_model(d / "duo.safetensors", cin_net(), {})
-    adain_checkpoint(d / "adain.safetensors")
+    save_tiny("adain", d / "adain.safetensors")
     (d / "broken.ckpt").write_bytes(b"PK\x03\x04 not really a zip")
     (d / "evil.ckpt").write_bytes(pickle.dumps(Payload(d.parent / "PWNED")))
     torch.manual_seed(1)
@@ -382,7 +366,7 @@ def test_cin_style_choice_is_infers(tmp_path, photo):
 def test_adain_artwork_and_alpha_are_infers(tmp_path, photo, capsys):
     user = tmp_path / "user"
     user.mkdir()
-    model = adain_checkpoint(user / "adain.safetensors")
+    model = save_tiny("adain", user / "adain.safetensors")
     art = tmp_path / "uploads" / "wave.png"  # as gradio keeps an upload: under its own name
     art.parent.mkdir()
     save_image(load_image(ROOT / "data" / "styles" / "wave.jpg", max_side=64), art)

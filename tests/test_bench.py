@@ -8,13 +8,11 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
 from stylenet.stylize.precision import cpu_has_bf16
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.slow

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
+from conftest import ROOT
 
 from stylenet.files.images import load_image
 from stylenet.losses.loss_net import LossNet
@@ -21,8 +21,6 @@ from stylenet.ops.color import (
     transfer_luminance,
     yuv_to_rgb,
 )
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")

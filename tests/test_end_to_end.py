@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import pytorch_lightning as pl
 import torch
+from conftest import ROOT
 from PIL import Image
 
 from stylenet.files.images import load_image
@@ -17,7 +18,6 @@ from stylenet.losses.loss_net import LossNet
 from stylenet.training.data import PhotoDataModule
 from stylenet.training.johnson_module import StyleTransferModule
 
-ROOT = Path(__file__).resolve().parent.parent
 ANIME = ROOT / "data" / "styles" / "anime.png"
 pytestmark = pytest.mark.slow
 

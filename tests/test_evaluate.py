@@ -10,13 +10,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import ROOT
 
 from stylenet import evaluate
 from stylenet.files.images import save_image
 from stylenet.nets.transform_net import TransformNet
 from stylenet.stylize.checkpoint import load_model, save_model
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import math
 
 import numpy as np
 import pytest
 import torch
+from conftest import psnr
 from hydra import compose, initialize_config_dir
 from PIL import Image
 
@@ -33,11 +33,6 @@ def random_net(family: str, seed: int = 0):
     else:
         net = StyleBankNet(STYLES, channels=8, bank_layers=1)
     return net.eval()
-
-
-def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    mse = (a.float() - b.float()).square().mean().item()
-    return math.inf if mse == 0 else -10 * math.log10(mse)
 
 
 @pytest.mark.parametrize("family", ["cin", "stylebank"])

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import pytorch_lightning as pl
 import torch
+from conftest import ROOT
 from PIL import Image
 from trainrun import train
 
@@ -21,7 +22,6 @@ from stylenet.stylize.checkpoint import load_model
 from stylenet.training.data import PhotoDataModule
 from stylenet.training.multistyle_module import MultiStyleModule
 
-ROOT = Path(__file__).resolve().parent.parent
 STYLES = ["starry_night", "wave"]
 pytestmark = pytest.mark.slow
 

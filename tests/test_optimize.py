@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from conftest import ROOT
 
 import stylenet.losses.objective
 from stylenet import optimize
@@ -14,8 +15,6 @@ from stylenet.files.images import load_image
 from stylenet.losses.loss_net import LossNet
 from stylenet.losses.objective import StyleObjective
 from stylenet.losses.terms import gram
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")

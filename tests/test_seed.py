@@ -24,16 +24,30 @@ def seed_objective(tiny):
     return optimize.preset_objective("seed", photo, art)  # the original VGG19 weights
 
 
-def test_seed_preset_is_the_design_document():
-    p = optimize.PRESETS["seed"]
-    assert (p["arch"], p["vgg_weights"], p["convention"]) == ("vgg19", "original", "mean128")
-    assert p["content_layers"] == {"conv4_2": 0.5, "conv5_2": 0.5}
-    assert p["style_layers"] == {f"conv{i}_1": 0.2 for i in range(1, 6)}
-    assert (p["content_weight"], p["style_weight"], p["tv_weight"]) == (1.0, 500.0, 0.0)
-    assert (p["steps"], p["size"], p["init"]) == (3000, 450, "mix")
-    assert optimize.parse_args(["a.jpg", "--style", "b.jpg", "--preset", "seed"]).optimizer == (
-        "lbfgs"
-    )
+def test_seed_preset_reaches_the_optimizer_and_loss(tmp_path, content_dir, style_dir, monkeypatch):
+    """`--preset seed` alone: the design document's experiment is what the command optimizes
+    (VGG19 with the original weights on RGB - 128, conv4_2 + conv5_2 content, conv1_1 ... conv5_1
+    style, weights 1 and 500, no TV, L-BFGS from the mix start, 3000 steps at 450 px)."""
+    seen = {}
+
+    def fake_run(objective, photo, steps, optimizer, init, lr, seed, progress=False):
+        seen.update(objective=objective, photo=photo, steps=steps, optimizer=optimizer, init=init)
+        return photo, [{"loss": 1.0, "content_loss": 1.0, "style_loss": 1.0}]
+
+    monkeypatch.setattr(optimize, "run", fake_run)
+    photo = content_dir / "skimage_chelsea.png"
+    art = style_dir / "starry_night_vangogh.jpg"
+    argv = [str(photo), "--style", str(art), "--preset", "seed", "-o", str(tmp_path / "s.png")]
+    assert optimize.main(argv) == 0
+    obj = seen["objective"]
+    net = obj.loss_net
+    assert (net.features[0].in_channels, net.convention) == (3, "mean128")
+    assert len([m for m in net.features if isinstance(m, torch.nn.Conv2d)]) >= 13  # VGG19 to conv5
+    assert set(obj.content_layer_weights) == {"conv4_2", "conv5_2"}  # the weights are
+    assert set(obj.style_layer_weights) == {f"conv{i}_1" for i in range(1, 6)}  # checked below
+    assert (obj.content_weight, obj.style_weight, obj.tv_weight) == (1.0, 500.0, 0.0)
+    assert (seen["steps"], seen["optimizer"], seen["init"]) == (3000, "lbfgs", "mix")
+    assert max(seen["photo"].shape[-2:]) == 450
 
 
 def test_seed_objective_is_the_design_formula(tiny, seed_objective):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import ROOT
 from PIL import Image
 from safetensors.torch import load_file
 from trainrun import losses, train
@@ -19,8 +20,6 @@ from stylenet.nets.cin import CINNet
 from stylenet.nets.transform_net import TransformNet
 from stylenet.stylize import shipped
 from stylenet.stylize.checkpoint import CheckpointError, load_model, save_model
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture

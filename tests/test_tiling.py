@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import psnr
 
 from stylenet.files.images import load_image
 from stylenet.nets.transform_net import TransformNet
 from stylenet.stylize.strips import _rows, stylize_strips
-
-
-def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    mse = (a.float() - b.float()).square().mean().item()
-    return math.inf if mse == 0 else -10 * math.log10(mse)
 
 
 def styled_net(

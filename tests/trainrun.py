@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from conftest import ROOT
 
 # 64 px crops, batch 2, random VGG, CSV logs every step: a step takes a fraction of a second
 QUICK = [
