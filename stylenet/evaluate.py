@@ -22,7 +22,7 @@ import json
 import statistics
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from stylenet import stylize
+from stylenet.eval.warping import WarpingMeter
 from stylenet.files.images import IMAGE_SUFFIXES, ImageError, find_images, load_image
 from stylenet.losses.loss_net import LossNet, VGGWeightsError
 from stylenet.losses.objective import StyleObjective
@@ -40,6 +41,7 @@ from stylenet.optimize import INITS, PRESETS
 from stylenet.optimize import run as optimize
 from stylenet.stylize.checkpoint import CheckpointError
 from stylenet.stylize.stylizer import Stylizer
+from stylenet.stylize.video import FlickerMeter, VideoError, read_frames
 
 PARTS = ("content_loss", "style_loss", "total")
 CHECK_CONTENT = "relu4_2"  # the independent check's layers (Gatys et al.'s)
@@ -174,18 +176,13 @@ def format_table(report: dict[str, Any]) -> str:
 
 
 @torch.no_grad()
-def independent_check(
-    net: torch.nn.Module,
-    photos: Sequence[tuple[str, torch.Tensor]],
-    art: torch.Tensor,
-    grey: bool,
-    device: str | torch.device = "cpu",
-) -> list[dict[str, Any]]:
-    """Per photo, on the original VGG19: `content_error`, the relu4_2 relative error of the
-    stylized image to its photo (mean squared difference over the photo's mean square) and
-    `content_error_other`, the same to the next photo (resized; two photos or more), the scale of
-    "a different picture"; `style_photo` and `style_stylized`, the mean over CHECK_STYLE of the
-    relative Frobenius distance ||G(x) - G(art)|| / ||G(art)||, on grey images when `grey`."""
+def judge(
+    art: torch.Tensor, grey: bool, device: str | torch.device = "cpu"
+) -> tuple[Callable[[torch.Tensor], float], Callable[[torch.Tensor, torch.Tensor], float]]:
+    """(style distance, content error) on the original VGG19 for images (N, 3, H, W): the mean
+    over CHECK_STYLE of the relative Frobenius distance ||G(x) - G(art)|| / ||G(art)|| (on grey
+    images when `grey`), and the CHECK_CONTENT error of y to x, mean squared difference over x's
+    mean square."""
     vgg = LossNet([CHECK_CONTENT, *CHECK_STYLE], "original", "vgg19").to(device)
     see = luminance if grey else (lambda x: x)
     target = {k: gram(v) for k, v in vgg(see(art[None].to(device)), CHECK_STYLE).items()}
@@ -196,25 +193,93 @@ def independent_check(
             float((gram(f[k]) - target[k]).norm() / target[k].norm()) for k in CHECK_STYLE
         )
 
-    def content(x: torch.Tensor) -> torch.Tensor:
-        return vgg(x, [CHECK_CONTENT])[CHECK_CONTENT]
+    def content_error(y: torch.Tensor, x: torch.Tensor) -> float:
+        fy, fx = (vgg(v, [CHECK_CONTENT])[CHECK_CONTENT] for v in (y, x))
+        return float(F.mse_loss(fy, fx) / fx.square().mean())
 
-    def error(a: torch.Tensor, b: torch.Tensor) -> float:
-        return float(F.mse_loss(a, b) / b.square().mean())
+    return distance, content_error
 
+
+def independent_check(
+    net: torch.nn.Module,
+    photos: Sequence[tuple[str, torch.Tensor]],
+    art: torch.Tensor,
+    grey: bool,
+    device: str | torch.device = "cpu",
+) -> list[dict[str, Any]]:
+    """Per photo, on the original VGG19 (see judge): `content_error` of the stylized image to its
+    photo and `content_error_other`, the same to the next photo (resized; two photos or more), the
+    scale of "a different picture"; `style_photo` and `style_stylized`, the style distances."""
+    distance, content_error = judge(art, grey, device)
     net = net.to(device).eval()
     rows = []
     for i, (name, photo) in enumerate(photos):
         x = photo[None].to(device)
         y = net(x)
-        fy = content(y)
-        row = {"photo": name, "content_error": error(fy, content(x))}
+        row = {"photo": name, "content_error": content_error(y, x)}
         if len(photos) > 1:
             other = photos[(i + 1) % len(photos)][1][None].to(device)
             other = F.interpolate(other, size=x.shape[-2:], mode="bilinear", antialias=True)
-            row["content_error_other"] = error(fy, content(other))
+            row["content_error_other"] = content_error(y, other)
         rows.append({**row, "style_photo": distance(x), "style_stylized": distance(y)})
     return rows
+
+
+@torch.no_grad()
+def clip_check(
+    net: torch.nn.Module,
+    frames: Iterable[torch.Tensor],
+    art: torch.Tensor,
+    grey: bool,
+    temporal_blend: float = 0.0,
+    size: int | None = None,
+    device: str | torch.device = "cpu",
+) -> dict[str, float]:
+    """A clip's steadiness beside its per-frame quality: the warping error of the output and of
+    the input frames (stylenet/eval/warping.py), the flicker figure (stylenet/stylize/video.py),
+    and the mean per-frame content error and style distance (see judge). temporal_blend: infer.py's
+    blend; size: frames with a longer side are shrunk to it first."""
+    distance, content_error = judge(art, grey, device)
+    net = net.to(device).eval()
+    warping, flicker, prev = WarpingMeter(), FlickerMeter(), None
+    content, style = [], []
+    for frame in frames:
+        x = frame[None].to(device)
+        if size and max(x.shape[-2:]) > size:
+            k = size / max(x.shape[-2:])
+            hw = [round(n * k) for n in x.shape[-2:]]
+            x = F.interpolate(x, hw, mode="bilinear", antialias=True).clamp(0, 1)
+        y = net(x).float().clamp(0, 1)
+        if prev is not None and temporal_blend > 0:
+            y = torch.lerp(y, prev, temporal_blend)
+        prev = y
+        warping.update(x[0].cpu(), y[0].cpu())
+        flicker.update(x[0].cpu(), y[0].cpu())
+        content.append(content_error(y, x))
+        style.append(distance(y))
+    return {
+        "frames": len(content),
+        "warping_error": warping.value,
+        "warping_error_input": warping.inputs,
+        "flicker": flicker.value,
+        "content_error": statistics.fmean(content),
+        "style_distance": statistics.fmean(style),
+    }
+
+
+def format_clips(results: dict[str, dict[str, float]]) -> str:
+    """clip_check results by clip name as a Markdown table."""
+    lines = [
+        "| clip | frames | warping error (input's own) | flicker | relu4_2 error | style dist. |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, r in results.items():
+        lines.append(
+            f"| {name} | {r['frames']} | {r['warping_error']:.4f} "
+            f"({r['warping_error_input']:.4f}) | {r['flicker']:.2f} | {r['content_error']:.3f} | "
+            f"{r['style_distance']:.3f} |"
+        )
+    return "\n".join(lines)
 
 
 def format_check(rows: list[dict[str, Any]], grey: bool) -> str:
@@ -284,9 +349,9 @@ def bind_for_evaluation(stylizer: Stylizer, args: argparse.Namespace) -> tuple[A
     if stylizer.takes_artworks:
         if not args.style:
             raise CheckpointError(f"{args.ckpt}: an AdaIN model; pass the artwork with --style ART")
-        if not args.independent:
+        if not (args.independent or args.video):
             raise CheckpointError(
-                f"{args.ckpt}: an AdaIN model; use --independent here, and python -m "
+                f"{args.ckpt}: an AdaIN model; use --independent or --video here, and python -m "
                 "stylenet.adain_eval for its comparison with optimization"
             )
         return stylizer.bind(artworks=[args.style]).module, meta
@@ -309,7 +374,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="python -m stylenet.evaluate", description=__doc__.splitlines()[0]
     )
     p.add_argument("--ckpt", required=True, help="model file (.ckpt, .safetensors, last.ckpt)")
-    p.add_argument("--images", nargs="+", required=True, help="held-out photos or folders")
+    p.add_argument("--images", nargs="+", help="held-out photos or folders")
+    p.add_argument(
+        "--video",
+        nargs="+",
+        metavar="CLIP",
+        help="instead of photos: the warping error of clips beside their per-frame distances",
+    )
+    p.add_argument(
+        "--temporal-blend",
+        type=float,
+        default=0.0,
+        metavar="A",
+        help="--video: measure infer.py's --temporal-blend A instead of plain frames",
+    )
     p.add_argument("--steps", type=int, default=100, help="L-BFGS steps per photo (100)")
     p.add_argument(
         "--vgg-weights", default="imagenet", help="imagenet | original | random | <state dict>"
@@ -329,9 +407,38 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="the original VGG19's relu4_2 error and Gram distance instead (no optimization)",
     )
     args = p.parse_args(argv)
+    if not args.images and not args.video:
+        p.error("pass --images (photos or folders) or --video (clips)")
+    if args.images and args.video:
+        p.error("--images and --video measure different things: pass one of them")
+    if not 0.0 <= args.temporal_blend < 1.0:
+        p.error(f"--temporal-blend {args.temporal_blend} must be at least 0 and below 1")
     if args.steps < 0:
         p.error(f"--steps {args.steps} must be >= 0")
     return args
+
+
+def video_report(net: Any, args: argparse.Namespace, art: torch.Tensor, grey: bool) -> int:
+    """Print (or write as JSON) clip_check for each --video clip; an unreadable clip is named and
+    skipped. Exit status 0, or 1 if any clip failed."""
+    results, failed = {}, 0
+    for clip in args.video:
+        try:
+            results[clip] = clip_check(
+                net, read_frames(clip), art, grey, args.temporal_blend, args.size, args.device
+            )
+        except VideoError as e:
+            print(f"error: {e}", file=sys.stderr)
+            failed += 1
+            continue
+    report = {"checkpoint": str(args.ckpt), "temporal_blend": args.temporal_blend, "clips": results}
+    if args.json == "-":
+        print(json.dumps(report, indent=2))
+    else:
+        if args.json:
+            Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+        print(format_clips(results))
+    return 1 if failed else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -340,6 +447,10 @@ def main(argv: list[str] | None = None) -> int:
         stylizer = stylize.load(args.ckpt, args.device)
         net, meta = bind_for_evaluation(stylizer, args)
         style_image = Path(args.style) if args.style and not stylizer.styles else None
+        if args.video:
+            art = style_image_of(meta, style_image)
+            grey = bool(meta.get("training", {}).get("style_luminance_only", False))
+            return video_report(net, args, art, grey)
         for item in args.images:
             if not Path(item).exists():
                 raise ImageError(f"{item}: no such file or folder")

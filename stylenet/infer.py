@@ -125,6 +125,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="videos: mix A (0..1) of the previous output frame into each one, less flicker "
         "but smeared motion (default 0)",
     )
+    p.add_argument(
+        "--warping-error",
+        action="store_true",
+        help="videos: also print the warping error (optical flow; docs/video.md)",
+    )
     args = p.parse_args(bare_preserve_color(sys.argv[1:] if argv is None else argv))
     if args.style and not args.inputs:  # `--style art.jpg photo.jpg`: argparse took both
         n = len(args.style_weights) if args.style_weights else 1
@@ -234,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
                         run(x), x, args.preserve_color, args.strength
                     ),
                     args.temporal_blend,
+                    warping=args.warping_error,
                 )
                 done += 1
                 print(
@@ -241,6 +247,11 @@ def main(argv: list[str] | None = None) -> int:
                     f"{'audio copied' if r.audio else 'no audio'}; flicker {r.flicker:.2f}: "
                     "output's mean frame-to-frame change over the input's)"
                 )
+                if args.warping_error:
+                    print(
+                        f"{dst}: warping error {r.warping:.4f} (the input clip's own "
+                        f"{r.input_warping:.4f}; lower is steadier, docs/video.md)"
+                    )
                 continue
             photo = load_image(src)
             out = apply_controls(run(photo), photo, args.preserve_color, args.strength)

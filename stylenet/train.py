@@ -342,6 +342,7 @@ def fit(cfg: DictConfig, run_dir: Path) -> Path:
         normalize=normalize,
         color_weight=float(cfg.style.get("color_weight", 0.0)),
         cartoon_weight=float(cfg.style.get("cartoon_weight", 0.0)),
+        temporal_weight=float(cfg.style.get("temporal_weight", 0.0)),
         compile=compile_,
         **{
             **net_args(cfg),
@@ -373,6 +374,7 @@ def fit(cfg: DictConfig, run_dir: Path) -> Path:
             "normalize": normalize,
             "color_weight": module.objective.color_weight,
             "cartoon_weight": module.objective.cartoon_weight,
+            "temporal_weight": module.hparams.temporal_weight,
             "batch_size": cfg.data.batch_size,
             "lr": cfg.lr,
             "run_steps": trainer.global_step,
@@ -570,6 +572,7 @@ def fit_multistyle(cfg: DictConfig, run_dir: Path) -> Path:
             "style_luminance_only": luminance_only(with_style(cfg, c)),
             "color_weight": float(c.get("color_weight", 0.0)),
             "cartoon_weight": float(c.get("cartoon_weight", 0.0)),
+            "temporal_weight": float(c.get("temporal_weight", 0.0)),
         }
     loss_net = LossNet(
         list(cfg.loss.content_layers) + list(cfg.loss.style_layers),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from stylenet.eval.warping import WarpingMeter
 from stylenet.files.atomic import atomic_write
 
 # output suffix -> (muxer, video encoder); the audio stream keeps its codec
@@ -79,6 +80,8 @@ class VideoResult:
     fps: float
     flicker: float
     audio: bool
+    warping: float = math.nan  # stylenet.eval.warping's figure, when asked for
+    input_warping: float = math.nan  # the same figure of the input clip (its floor)
 
 
 def _pix_fmt(codec: str, width: int, height: int) -> str:
@@ -107,12 +110,14 @@ def stylize_video(
     stylize: Callable[[torch.Tensor], torch.Tensor],
     temporal_blend: float = 0.0,
     progress: bool | None = None,
+    warping: bool = False,
 ) -> VideoResult:
     """Write dst: every frame of src through stylize ((3, H, W) in [0, 1] -> same), audio copied.
 
     temporal_blend A: each output is (1 - A) * stylized + A * previous output, an exponential
     moving average that damps flicker (and smears fast motion). progress: a tqdm bar
-    (None: only on a terminal).
+    (None: only on a terminal). warping: also measure the warping error (stylenet/eval/warping.py;
+    two optical flows per frame).
     """
     src, dst = Path(src), Path(dst)
     muxer, codec = FORMATS.get(dst.suffix.lower(), (None, None))
@@ -135,6 +140,7 @@ def stylize_video(
                 vout.options = {"crf": "18", "preset": "medium"}
             aout = out.add_stream_from_template(ain) if ain is not None else None
             meter, prev = FlickerMeter(), None
+            warp_meter = WarpingMeter() if warping else None
             disable = None if progress is None else not progress
             streams = [vin] + ([ain] if ain is not None else [])
             bar = tqdm(total=vin.frames or None, unit="frame", desc=src.name, disable=disable)
@@ -153,6 +159,8 @@ def stylize_video(
                             y = torch.lerp(y, prev, temporal_blend)
                         prev = y
                         meter.update(photo, y)
+                        if warp_meter is not None:
+                            warp_meter.update(photo, y)
                         arr = y.mul(255).round().byte().permute(1, 2, 0).contiguous().numpy()
                         new = av.VideoFrame.from_ndarray(arr, format="rgb24")
                         new.pts, new.time_base = frame.pts, frame.time_base
@@ -167,12 +175,73 @@ def stylize_video(
         if result.frames == 0:
             raise VideoError(f"{src}: no decodable video frames")
         result.fps, result.flicker, result.audio = float(rate), meter.value, aout is not None
+        if warp_meter is not None:
+            result.warping, result.input_warping = warp_meter.value, warp_meter.inputs
 
     try:
         atomic_write(dst, write)
     finally:
         container.close()
     return result
+
+
+def read_frames(src: str | os.PathLike) -> Iterator[torch.Tensor]:
+    """The video frames of src in order, (3, H, W) float in [0, 1]; VideoError if unreadable."""
+    src = Path(src)
+    container = _open(src)
+    n = 0
+    try:
+        for frame in container.decode(video=0):
+            rgb = frame.to_ndarray(format="rgb24")
+            n += 1
+            yield torch.from_numpy(rgb).permute(2, 0, 1).float().div_(255.0)
+    except (av.FFmpegError, ValueError) as e:
+        raise VideoError(f"{src}: cannot decode ({e})") from None
+    finally:
+        container.close()
+    if n == 0:
+        raise VideoError(f"{src}: no decodable video frames")
+
+
+def write_clip(
+    frames: Iterable[torch.Tensor],
+    dst: str | os.PathLike,
+    fps: int = 12,
+    audio: bool = False,
+    crf: int = 12,
+) -> Path:
+    """Write frames (3, H, W) in [0, 1], all of one size, as a video (suffix: one of FORMATS);
+    audio: a 440 Hz tone as long as the clip."""
+    path = Path(dst)
+    muxer, codec = FORMATS[path.suffix.lower()]
+    out = av.open(str(path), "w", format=muxer)
+    try:
+        vs = out.add_stream(codec, rate=fps)
+        if codec == "libx264":
+            vs.options = {"crf": str(crf)}
+        aus = out.add_stream("aac", rate=44100, layout="mono") if audio else None
+        count = 0
+        for img in frames:
+            if count == 0:
+                vs.height, vs.width = img.shape[-2:]
+                vs.pix_fmt = _pix_fmt(codec, vs.width, vs.height)
+            arr = img.clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).contiguous().numpy()
+            out.mux(vs.encode(av.VideoFrame.from_ndarray(arr, format="rgb24")))
+            count += 1
+        out.mux(vs.encode(None))
+        if aus is not None:
+            rate, n = 44100, 1024
+            total = int(rate * count / fps)
+            for start in range(0, total, n):
+                t = np.arange(start, min(total, start + n)) / rate
+                samples = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None]
+                af = av.AudioFrame.from_ndarray(samples, format="fltp", layout="mono")
+                af.sample_rate, af.pts = rate, start
+                out.mux(aus.encode(af))
+            out.mux(aus.encode(None))
+    finally:
+        out.close()
+    return path
 
 
 def pan_zoom_clip(
@@ -190,13 +259,8 @@ def pan_zoom_clip(
     w, h = size
     _, ph, pw = photo.shape
     aspect = w / h
-    path = Path(dst)
-    out = av.open(str(path), "w", format=FORMATS[path.suffix.lower()][0])
-    try:
-        vs = out.add_stream("libx264", rate=fps)
-        vs.width, vs.height, vs.pix_fmt = w, h, _pix_fmt("libx264", w, h)
-        vs.options = {"crf": "12"}
-        aus = out.add_stream("aac", rate=44100, layout="mono") if audio else None
+
+    def crops() -> Iterator[torch.Tensor]:
         for i in range(frames):
             t = i / max(1, frames - 1)
             ch = min(ph, pw / aspect) * (0.9 - 0.1 * t)
@@ -204,20 +268,6 @@ def pan_zoom_clip(
             cy, cx = ph / 2, pw * (0.45 + 0.1 * t)
             top, left = int(round(cy - ch / 2)), int(round(cx - cw / 2))
             crop = photo[:, top : top + int(ch), left : left + int(cw)]
-            img = F.interpolate(crop[None], (h, w), mode="bilinear", antialias=True)[0]
-            arr = img.clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).contiguous().numpy()
-            out.mux(vs.encode(av.VideoFrame.from_ndarray(arr, format="rgb24")))
-        out.mux(vs.encode(None))
-        if aus is not None:
-            rate, n = 44100, 1024
-            total = int(rate * frames / fps)
-            for start in range(0, total, n):
-                t = np.arange(start, min(total, start + n)) / rate
-                samples = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None]
-                af = av.AudioFrame.from_ndarray(samples, format="fltp", layout="mono")
-                af.sample_rate, af.pts = rate, start
-                out.mux(aus.encode(af))
-            out.mux(aus.encode(None))
-    finally:
-        out.close()
-    return path
+            yield F.interpolate(crop[None], (h, w), mode="bilinear", antialias=True)[0]
+
+    return write_clip(crops(), dst, fps, audio)

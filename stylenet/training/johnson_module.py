@@ -16,6 +16,7 @@ from torchvision.utils import make_grid
 from stylenet.files.images import save_image, to_pil
 from stylenet.losses.loss_net import LossNet
 from stylenet.losses.objective import StyleObjective
+from stylenet.losses.temporal import Motion, moved_pair, temporal_loss
 from stylenet.nets.transform_net import TransformNet
 
 log = logging.getLogger(__name__)
@@ -130,9 +131,11 @@ class StyleTransferModule(GuardedModule):
         color_weight: float = 0.0,
         cartoon_weight: float = 0.0,
         compile: bool = False,
+        temporal_weight: float = 0.0,
     ):
         super().__init__()
         self.save_hyperparameters(ignore=["style_image", "loss_net"])
+        self.motion = Motion()
         self.net = TransformNet(channels, num_residual, output, photo_colors, cel)
         self.loss_net = loss_net
         self.objective = StyleObjective(
@@ -176,8 +179,21 @@ class StyleTransferModule(GuardedModule):
         targets = self.objective.content_targets(self._layout(photos))
         return y, self.objective(self._layout(y), targets)
 
+    def with_temporal(
+        self, photos: torch.Tensor, y: torch.Tensor, parts: dict, generator=None
+    ) -> dict[str, torch.Tensor]:
+        """parts with the temporal loss (see stylenet/losses/temporal.py) added; its weight applied
+        to the total. Skipped in training while the weight is 0, always measured in validation."""
+        weight = self.hparams.temporal_weight
+        if weight <= 0 and self.training:
+            return parts
+        moved, theta, mask = moved_pair(photos, self.motion, generator)
+        t = temporal_loss(y, self._net_forward(moved), theta, mask)
+        return {**parts, "temporal_loss": t, "loss": parts["loss"] + weight * t}
+
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
-        _, parts = self.losses(batch)
+        y, parts = self.losses(batch)
+        parts = self.with_temporal(batch, y, parts)
         self.log_dict({f"train/{k}": v.detach() for k, v in parts.items()}, prog_bar=False)
         self.log("loss", parts["loss"].detach(), prog_bar=True, logger=False)
         self.track_finite(parts["loss"])
@@ -185,6 +201,8 @@ class StyleTransferModule(GuardedModule):
 
     def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
         y, parts = self.losses(batch)
+        seeded = torch.Generator(batch.device).manual_seed(batch_idx)  # the same pairs each time
+        parts = self.with_temporal(batch, y, parts, seeded)
         self.log_dict({f"val/{k}": v for k, v in parts.items()})
         if batch_idx == 0 and self.global_rank == 0 and not self.trainer.sanity_checking:
             self._save_grid(batch, y)

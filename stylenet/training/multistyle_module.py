@@ -26,6 +26,7 @@ from torch import nn
 
 from stylenet.losses.loss_net import LossNet
 from stylenet.losses.objective import StyleObjective
+from stylenet.losses.temporal import Motion, moved_pair, temporal_loss
 from stylenet.nets.cin import CINNet
 from stylenet.nets.stylebank import StyleBankNet
 from stylenet.training.johnson_module import GuardedModule, StyleTransferModule
@@ -82,6 +83,16 @@ class MultiStyleModule(StyleTransferModule):
             }
         )
         self.net, self.loss_net, self.train_styles = net, loss_net, train_styles
+        self.motion = Motion()
+        # style -> weight of the temporal loss (stylenet/losses/temporal.py); the rest is the
+        # objective's
+        self.temporal_weights = {
+            s: style_settings[s].get("temporal_weight", 0.0) for s in train_styles
+        }
+        objective_settings = {
+            s: {k: v for k, v in style_settings[s].items() if k != "temporal_weight"}
+            for s in train_styles
+        }
         self.objectives = nn.ModuleDict(
             {
                 s: StyleObjective(
@@ -90,7 +101,7 @@ class MultiStyleModule(StyleTransferModule):
                     content_layers,
                     style_layers,
                     normalize=normalize,
-                    **style_settings[s],
+                    **objective_settings[s],
                 )
                 for s in train_styles
             }
@@ -142,7 +153,11 @@ class MultiStyleModule(StyleTransferModule):
             loss = self.hparams.reconstruction_weight * mse
             self._recent["autoencoder"] = {"reconstruction_loss": mse.detach()}
         else:
-            _, parts = self.style_losses(batch, style)
+            y, parts = self.style_losses(batch, style)
+            if (weight := self.temporal_weights[style]) > 0:
+                moved, theta, mask = moved_pair(batch, self.motion)
+                t = temporal_loss(y, self.net(moved, style), theta, mask)
+                parts = {**parts, "temporal_loss": t, "loss": parts["loss"] + weight * t}
             loss = parts["loss"]
             self._recent[style] = {k: v.detach() for k, v in parts.items()}
         # every branch's latest losses at every step: whatever step the logger samples shows all

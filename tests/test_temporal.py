@@ -1,0 +1,66 @@
+"""The temporal loss: known motions, exact warps, and a net that learns to follow them."""
+
+from __future__ import annotations
+
+import torch
+
+from stylenet.losses.temporal import Motion, moved_pair, random_affine, temporal_loss, warp
+from stylenet.nets.transform_net import TransformNet
+
+
+def test_identity_motion_changes_nothing_and_sees_everything():
+    x = torch.rand(2, 3, 16, 20)
+    theta = torch.tensor([[1.0, 0, 0], [0, 1.0, 0]]).expand(2, 2, 3)
+    warped, mask = warp(x, theta)
+    assert torch.allclose(warped, x, atol=1e-5) and bool((mask == 1).all())
+
+
+def test_a_shift_moves_the_picture_and_masks_what_came_from_outside():
+    x = torch.zeros(1, 1, 8, 8)
+    x[..., 3, 3] = 1.0
+    theta = torch.tensor([[[1.0, 0, 2 / 8], [0, 1.0, 0]]])  # sample one pixel to the right
+    warped, mask = warp(x, theta)
+    assert warped[0, 0, 3, 2] == 1.0 and warped.sum() == 1.0
+    assert bool((mask[..., :7] == 1).all()) and bool((mask[..., 7] == 0).all())
+
+
+def test_motions_stay_within_their_bounds_and_repeat_with_a_seed():
+    m = Motion(shift=0.05, zoom=0.1, rotate=0.0)
+    theta = random_affine(500, m, generator=torch.Generator().manual_seed(1))
+    assert theta[:, :, 2].abs().max() <= 2 * 0.05 + 1e-6
+    assert ((theta[:, 0, 0] - 1).abs().max() - 0.1).abs() < 0.01  # the zoom range is used
+    x = torch.rand(3, 3, 16, 16)
+    a = moved_pair(x, m, torch.Generator().manual_seed(2))
+    b = moved_pair(x, m, torch.Generator().manual_seed(2))
+    assert all(torch.equal(u, v) for u, v in zip(a, b, strict=True))
+
+
+def test_the_loss_tells_a_picture_that_moves_along_from_one_pinned_to_the_frame():
+    photos = torch.rand(4, 3, 32, 32)
+    moved, theta, mask = moved_pair(photos, Motion(noise=0.0, brightness=0.0))
+    pattern = torch.rand(1, 3, 32, 32)  # texture fixed in the frame: what flicker looks like
+    follows = temporal_loss(photos, moved, theta, mask)
+    pinned = temporal_loss(photos + pattern, moved + pattern, theta, mask)
+    assert follows < 1e-3 < pinned
+
+
+def test_a_net_trained_on_the_temporal_loss_alone_learns_to_follow_the_motion():
+    torch.manual_seed(0)
+    net = TransformNet(8, 1)
+    photos = torch.rand(4, 3, 32, 32)
+    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+    gen = torch.Generator().manual_seed(0)
+
+    def loss() -> torch.Tensor:
+        moved, theta, mask = moved_pair(photos, Motion(), gen)
+        return temporal_loss(net(photos), net(moved), theta, mask)
+
+    with torch.no_grad():
+        first = sum(loss().item() for _ in range(4)) / 4
+    for _ in range(40):
+        opt.zero_grad()
+        loss().backward()
+        opt.step()
+    with torch.no_grad():
+        last = sum(loss().item() for _ in range(4)) / 4
+    assert last < 0.5 * first
