@@ -42,19 +42,19 @@ from stylenet.training.adain_module import AdaINModule
 from stylenet.training.data import NoImagesError, PairDataModule, PhotoDataModule, find_artworks
 from stylenet.training.johnson_module import NonFiniteLossError, StyleTransferModule
 from stylenet.training.lightning_io import SafeCheckpointIO
-from stylenet.training.multistyle_module import FAMILIES, MultiStyleModule
+from stylenet.training.multistyle_module import MULTI_STYLE_KINDS, MultiStyleModule
 
 log = logging.getLogger("stylenet")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_name(name: str | None, family: str, styles: Any, style: str) -> str:
-    """The run folder's name (outputs/<name>/<time>): model.name, else <family>-<styles> for a
+def run_name(name: str | None, kind: str, styles: Any, style: str) -> str:
+    """The run folder's name (outputs/<name>/<time>): model.name, else <kind>-<styles> for a
     multi-style run (the export's default name), else the style."""
     if name:
         return str(name)
-    if family in FAMILIES and styles:
-        return "-".join([family, *map(str, styles)])
+    if kind in MULTI_STYLE_KINDS and styles:
+        return "-".join([kind, *map(str, styles)])
     return str(style)
 
 
@@ -109,7 +109,7 @@ def resolve_path(p: str) -> Path:
 
 
 def check_run(cfg: DictConfig) -> None:
-    """The checks every model family shares: lr, the photo folder, the checkpoint to resume."""
+    """The checks every model kind shares: lr, the photo folder, the checkpoint to resume."""
     lr = cfg.get("lr")
     if not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
         raise ConfigError(f"lr={lr!r} must be a finite number > 0")
@@ -177,8 +177,8 @@ def model_flag(cfg: DictConfig, key: str) -> bool:
 
 
 def net_args(cfg: DictConfig) -> dict[str, Any]:
-    """The model group's constructor arguments (all its keys but `family` and `init`)."""
-    return {k: v for k, v in cfg.model.items() if k not in ("family", "init")}
+    """The model group's constructor arguments (all its keys but `kind` and `init`)."""
+    return {k: v for k, v in cfg.model.items() if k not in ("kind", "init")}
 
 
 def load_init(init: str) -> tuple[torch.nn.Module, dict[str, Any], Path]:
@@ -303,11 +303,11 @@ def export(out: Path, net: torch.nn.Module, meta: dict[str, Any], run_dir: Path)
 
 def fit(cfg: DictConfig, run_dir: Path) -> Path:
     """Build everything from cfg, train, export; returns the exported checkpoint path."""
-    family = cfg.model.get("family", "johnson")
-    if family == "adain":
-        return fit_adain(cfg, run_dir)
-    if family in FAMILIES:
-        return fit_multistyle(cfg, run_dir)
+    return RECIPES[cfg.model.get("kind", "johnson")](cfg, run_dir)
+
+
+def fit_johnson(cfg: DictConfig, run_dir: Path) -> Path:
+    """One style: the Johnson transform net (model=johnson)."""
     style_path = check_config(cfg)
     pl.seed_everything(cfg.seed, workers=True)
     try:
@@ -477,9 +477,9 @@ def style_configs(
 ) -> dict[str, DictConfig]:
     """Each name in cfg.styles -> its configs/style/<name>.yaml; ConfigError for bad names."""
     styles = cfg.get("styles")
-    family = cfg.model.family
+    kind = cfg.model.kind
     if not styles or isinstance(styles, str) or not all(isinstance(s, str) for s in styles):
-        raise ConfigError(f"model={family} needs styles=[name,name,...] (got {styles!r})")
+        raise ConfigError(f"model={kind} needs styles=[name,name,...] (got {styles!r})")
     if len(set(styles)) != len(styles):
         raise ConfigError(f"styles={list(styles)}: a style is listed twice")
     known = sorted(p.stem for p in (configs / "style").glob("*.yaml"))
@@ -508,7 +508,7 @@ def cin_stages(cfg: DictConfig, configs: dict[str, DictConfig]) -> dict[str, lis
 
 
 def multistyle_init(cfg: DictConfig, configs: dict[str, DictConfig]) -> tuple[Any, dict, list[str]]:
-    """(net, its meta, the styles to add) from model.init, a trained model of the same family
+    """(net, its meta, the styles to add) from model.init, a trained model of the same kind
     (or, for CIN, a single-style net to start every style from); (None, {}, styles) without
     one. configs: each style's config (style_configs)."""
     styles = list(configs)
@@ -517,7 +517,7 @@ def multistyle_init(cfg: DictConfig, configs: dict[str, DictConfig]) -> tuple[An
         return None, {}, styles
     net, meta, _ = load_init(init)
     kind = meta.get("kind", "johnson")
-    if kind == "johnson" and cfg.model.family == "cin":  # a warm start: every style trains
+    if kind == "johnson" and cfg.model.kind == "cin":  # a warm start: every style trains
         m = cfg.model
         cin = CINNet(styles, m.channels, m.num_residual, net.output, **cin_stages(cfg, configs))
         try:
@@ -527,8 +527,8 @@ def multistyle_init(cfg: DictConfig, configs: dict[str, DictConfig]) -> tuple[An
                               "model.num_residual") from None  # fmt: skip
         log.info("model.init: CIN starts from the single-style net %s (%s)", init, meta["style"])
         return cin.train(), {}, styles
-    if kind != cfg.model.family:
-        raise ConfigError(f"model.init={init}: a {kind} model, not {cfg.model.family}")
+    if kind != cfg.model.kind:
+        raise ConfigError(f"model.init={init}: a {kind} model, not {cfg.model.kind}")
     new = [s for s in styles if s not in net.styles]
     if not new:
         raise ConfigError(
@@ -542,7 +542,7 @@ def multistyle_init(cfg: DictConfig, configs: dict[str, DictConfig]) -> tuple[An
 def fit_multistyle(cfg: DictConfig, run_dir: Path) -> Path:
     """model=cin / stylebank: one net for cfg.styles; with model.init, only the styles that model
     lacks are trained and everything else stays frozen. Returns the exported checkpoint path."""
-    family = cfg.model.family
+    kind = cfg.model.kind
     configs = style_configs(cfg)
     paths = {name: check_config(with_style(cfg, c)) for name, c in configs.items()}
     outputs = {model_output(with_style(cfg, c)) for c in configs.values()}
@@ -553,7 +553,7 @@ def fit_multistyle(cfg: DictConfig, run_dir: Path) -> Path:
     if net is None:
         m = cfg.model
         arch = {"channels": m.channels, "output": outputs.pop()}
-        if family == "cin":
+        if kind == "cin":
             stages = cin_stages(cfg, configs)
             net = CINNet(list(configs), num_residual=m.num_residual, **arch, **stages)
         else:
@@ -597,7 +597,7 @@ def fit_multistyle(cfg: DictConfig, run_dir: Path) -> Path:
         channels_last=bool(cfg.model.get("channels_last", True)),
     )
     log.info(
-        "%s: training %s%s", family, ", ".join(train_styles),
+        "%s: training %s%s", kind, ", ".join(train_styles),
         f" (added to {cfg.model.init}; its styles and shared weights frozen)" if init_meta else "",
     )  # fmt: skip
     data = PhotoDataModule(**cfg.data, seed=cfg.seed)
@@ -620,9 +620,9 @@ def fit_multistyle(cfg: DictConfig, run_dir: Path) -> Path:
             "steps": steps.count(name),
             "lr": cfg.lr,
         }
-    name = cfg.model.get("name") or "-".join([family, *net.styles])
+    name = cfg.model.get("name") or "-".join([kind, *net.styles])
     meta = {"style": name, "steps": trainer.global_step, "training": training}
-    if family == "stylebank":
+    if kind == "stylebank":
         meta["autoencoder"] = {
             "steps": steps.count(None) + init_meta.get("autoencoder", {}).get("steps", 0),
             "stylize_steps": module.hparams.stylize_steps,
@@ -635,6 +635,14 @@ def fit_multistyle(cfg: DictConfig, run_dir: Path) -> Path:
     if cfg.get("evaluate") and cfg.evaluate.steps > 0:
         log.warning("evaluate.steps: run python -m stylenet.evaluate --style NAME per style")
     return out
+
+
+RECIPES = {  # model=<kind> -> its fit recipe
+    "johnson": fit_johnson,
+    "cin": fit_multistyle,
+    "stylebank": fit_multistyle,
+    "adain": fit_adain,
+}
 
 
 def check_groups(overrides: list[str], configs: Path = PROJECT_ROOT / "configs") -> None:

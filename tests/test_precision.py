@@ -7,8 +7,9 @@ import statistics
 
 import pytest
 import torch
+from conftest import psnr
 from omegaconf import OmegaConf
-from test_tiling import psnr, styled_net
+from test_tiling import styled_net
 
 from stylenet import train as T
 from stylenet.files.images import load_image

@@ -114,10 +114,11 @@ def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]
         dec = {k.removeprefix("decoder."): v for k, v in state.items() if k.startswith("decoder.")}
         return dec, {"kind": "adain", "style": "adain"}
     net_state = {k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.")}
-    if hp.get("family") in MULTI_STYLE:  # stylenet.training.multistyle_module's module
+    kind = hp.get("kind", hp.get("family"))  # runs before the layout change said "family"
+    if kind in MULTI_STYLE:  # stylenet.training.multistyle_module's module
         names = ("channels", "num_residual", "bank_layers", "output")
         arch = {k: v for k, v in hp.get("net_args", {}).items() if k in names}
-        return net_state, {"kind": hp["family"], "styles": list(hp["styles"]), "arch": arch}
+        return net_state, {"kind": kind, "styles": list(hp["styles"]), "arch": arch}
     meta = {
         "style": hp.get("style_name", path.stem),
         "arch": {

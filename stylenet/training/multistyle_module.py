@@ -31,7 +31,7 @@ from stylenet.nets.cin import CINNet
 from stylenet.nets.stylebank import StyleBankNet
 from stylenet.training.johnson_module import GuardedModule, StyleTransferModule
 
-FAMILIES = ("cin", "stylebank")
+MULTI_STYLE_KINDS = ("cin", "stylebank")
 
 
 class MultiStyleModule(StyleTransferModule):
@@ -67,7 +67,7 @@ class MultiStyleModule(StyleTransferModule):
             raise ValueError(f"stylize_steps={stylize_steps} must be >= 1")
         self.save_hyperparameters(
             {
-                "family": net.kind,
+                "kind": net.kind,
                 "styles": list(net.styles),
                 "net_args": net.arch(),
                 "train_styles": train_styles,
