@@ -22,8 +22,8 @@ import torch.nn.functional as F
 from torchvision.utils import make_grid
 
 from stylenet.files.images import ImageError, load_image, save_image
+from stylenet.losses.optimization import run as optimize
 from stylenet.nets.adain import ENCODER_LAYER, STYLE_LAYERS, AdaINNet, Encoder, adain, mean_std
-from stylenet.optimize import run as optimize
 from stylenet.stylize.checkpoint import CheckpointError, load_model
 from stylenet.training.adain_module import content_distance, style_distance
 

@@ -10,7 +10,7 @@ import pytest
 import trainrun
 from hydra import compose, initialize_config_dir
 
-from stylenet.train import ConfigError, check_config, check_groups
+from stylenet.training.config import ConfigError, check_config, check_groups
 
 
 def composed(*overrides: str):

@@ -7,7 +7,7 @@ import torch
 import trainrun
 from hydra import compose, initialize_config_dir
 
-from stylenet import train as train_mod
+from stylenet.training import recipes as train_mod
 from stylenet.training.johnson_module import NonFiniteLossError, StyleTransferModule
 from stylenet.training.lightning_io import SafeCheckpointIO
 

@@ -13,6 +13,7 @@ import torch
 from conftest import ROOT
 
 from stylenet import evaluate
+from stylenet.eval import held_out
 from stylenet.files.images import save_image
 from stylenet.nets.transform_net import TransformNet
 from stylenet.stylize.checkpoint import load_model, save_model
@@ -55,23 +56,23 @@ def test_summary_finds_the_first_step_below_the_model():
     rows = [row(5.0, [10, 8, 6, 4, 3]), row(3.0, [10, 9, 5, 2.5, 2])]
     for r in rows:  # both curves first fall below their model at step 3
         r["steps_to_match"] = 3
-    r = evaluate.summarize(rows, 4, "noise")
+    r = held_out.summarize(rows, 4, "noise")
     assert r["model"]["total"] == 4.0
     assert [o["total"] for o in r["optimization"]] == [10.0, 2.5]  # steps 0 and 4
     assert r["steps_to_match"] == 3  # mean curve 10, 8.5, 5.5, 3.25 (< 4) ...
-    assert "worth 3 L-BFGS steps" in evaluate.verdict(r) and "per image: 3, 3" in evaluate.verdict(
+    assert "worth 3 L-BFGS steps" in held_out.verdict(r) and "per image: 3, 3" in held_out.verdict(
         r
     )
-    r = evaluate.summarize([{**row(1.0, [10, 8, 6]), "steps_to_match": None}], 2, "photo")
-    assert r["steps_to_match"] is None and "more than 2" in evaluate.verdict(r)
-    assert "per image: >2" in evaluate.verdict(r)
+    r = held_out.summarize([{**row(1.0, [10, 8, 6]), "steps_to_match": None}], 2, "photo")
+    assert r["steps_to_match"] is None and "more than 2" in held_out.verdict(r)
+    assert "per image: >2" in held_out.verdict(r)
 
 
 def test_evaluate_measures_the_model_and_the_optimization(ckpt, photos):
     net, meta = load_model(ckpt)
-    objective = evaluate.objective_from_meta(meta, "random", None)
-    imgs = evaluate.load_photos([photos], 48)
-    report = evaluate.evaluate(net, objective, imgs, steps=6, init="noise")
+    objective = held_out.objective_from_meta(meta, "random", None)
+    imgs = held_out.load_photos([photos], 48)
+    report = held_out.evaluate(net, objective, imgs, steps=6, init="noise")
     assert report["images"] == 2 and report["steps"] == 6
     for r in report["per_image"]:
         assert len(r["curve"]) == 7 and r["curve"][-1] < r["curve"][0]
@@ -83,7 +84,7 @@ def test_evaluate_measures_the_model_and_the_optimization(ckpt, photos):
     mean = [sum(r["curve"][s] for r in report["per_image"]) / 2 for s in range(7)]
     first = next((s for s, v in enumerate(mean) if v < report["model"]["total"]), None)
     assert report["steps_to_match"] == first
-    table = evaluate.format_table(report)
+    table = held_out.format_table(report)
     assert "model, 1 forward pass" in table and "L-BFGS 6 steps from noise" in table
     assert report["model"]["seconds_per_image"] > 0 and report["optimization_seconds_per_image"] > 0
 
@@ -166,14 +167,14 @@ def test_training_runs_the_evaluation_and_logs_it(tmp_path, photos):
 def test_independent_check_on_the_original_vgg19(ckpt, photos, style_dir, capsys):
     """The unchanged photo scores 0 content error and its own style distance; a real picture of
     something else scores far; the CLI prints the same numbers as a table."""
-    named = evaluate.load_photos([str(photos)], 64)
-    art = evaluate.load_image(style_dir / "great_wave_hokusai.jpg", max_side=64)
-    rows = evaluate.independent_check(torch.nn.Identity(), named, art, grey=False)
+    named = held_out.load_photos([str(photos)], 64)
+    art = held_out.load_image(style_dir / "great_wave_hokusai.jpg", max_side=64)
+    rows = held_out.independent_check(torch.nn.Identity(), named, art, grey=False)
     assert len(rows) == len(named) >= 2
     for r in rows:
         assert r["content_error"] == 0 and r["style_stylized"] == r["style_photo"] > 0.1
         assert r["content_error_other"] > 0.3
-    grey = evaluate.independent_check(torch.nn.Identity(), named, art, grey=True)
+    grey = held_out.independent_check(torch.nn.Identity(), named, art, grey=True)
     assert grey[0]["style_photo"] != rows[0]["style_photo"]
     assert evaluate.main(["--ckpt", str(ckpt), "--images", str(photos), "--size", "64",
                           "--independent"]) == 0  # fmt: skip

@@ -16,7 +16,7 @@ from stylenet.nets.cin import CINNet
 from stylenet.nets.stylebank import StyleBankNet
 from stylenet.stylize.checkpoint import load_model, save_model
 from stylenet.stylize.strips import stylize_strips
-from stylenet.train import PROJECT_ROOT, ConfigError, style_configs
+from stylenet.training.config import PROJECT_ROOT, ConfigError, style_configs
 
 STYLES = ["starry_night", "wave"]
 

@@ -12,6 +12,7 @@ from conftest import ROOT
 import stylenet.losses.objective
 from stylenet import optimize
 from stylenet.files.images import load_image
+from stylenet.losses import optimization
 from stylenet.losses.loss_net import LossNet
 from stylenet.losses.objective import StyleObjective
 from stylenet.losses.terms import gram
@@ -32,7 +33,7 @@ def vgg16():
 def test_johnson_preset_is_the_training_configuration():
     loss = yaml.safe_load((ROOT / "configs/loss/johnson.yaml").read_text())
     style = yaml.safe_load((ROOT / "configs/style/starry_night.yaml").read_text())
-    p = optimize.PRESETS["johnson"]
+    p = optimization.PRESETS["johnson"]
     assert p["arch"] == loss["arch"]
     assert list(p["content_layers"]) == loss["content_layers"]
     assert list(p["style_layers"]) == loss["style_layers"]
@@ -44,7 +45,7 @@ def test_johnson_preset_is_the_training_configuration():
 
 
 def test_gatys_preset_is_the_design_document():
-    p = optimize.PRESETS["gatys"]
+    p = optimization.PRESETS["gatys"]
     assert p["arch"] == "vgg19" and p["steps"] == 3000 and p["size"] == 450 and p["init"] == "mix"
     assert p["content_layers"] == {"conv4_2": 0.5, "conv5_2": 0.5}
     assert p["style_layers"] == {f"conv{i}_1": 0.2 for i in range(1, 6)}
@@ -55,14 +56,14 @@ def test_gatys_preset_is_the_design_document():
 def test_paper_layer_weights_reproduce_the_paper_formulas(images, convention):
     photo, art = images
     net = LossNet(["conv1_1", "conv2_1", "conv4_2"], "random", "vgg19", convention)
-    cl, sl = optimize.paper_layer_weights(
+    cl, sl = optimization.paper_layer_weights(
         net, photo, {"conv4_2": 0.5}, {"conv1_1": 0.2, "conv2_1": 0.2}
     )
     obj = StyleObjective(net, art, list(cl), list(sl), 1.0, 500.0, 0.0, cl, sl)
-    y = optimize.initial_image(photo, "mix")
+    y = optimization.initial_image(photo, "mix")
     parts = obj(y, obj.content_targets(photo))
     # paper: Caffe-scaled features, sums, unnormalised Grams; a 0-255 convention needs no scale
-    s = optimize.CAFFE_SCALE if convention == "torchvision" else 1.0
+    s = optimization.CAFFE_SCALE if convention == "torchvision" else 1.0
     f, p, a = net(y), net(photo), net(art[None])
     content = 0.5 * 0.5 * ((s * f["conv4_2"] - s * p["conv4_2"]) ** 2).sum()
     style = 0.0
@@ -79,11 +80,11 @@ def test_paper_layer_weights_reproduce_the_paper_formulas(images, convention):
 
 def test_initial_images(images):
     photo = images[0]
-    assert torch.equal(optimize.initial_image(photo, "photo"), photo)
-    mix = optimize.initial_image(photo, "mix", seed=3)
-    noise = optimize.initial_image(photo, "noise", seed=3)
+    assert torch.equal(optimization.initial_image(photo, "photo"), photo)
+    mix = optimization.initial_image(photo, "mix", seed=3)
+    noise = optimization.initial_image(photo, "noise", seed=3)
     assert torch.allclose(mix, 0.5 * photo + 0.5 * noise)
-    assert torch.equal(noise, optimize.initial_image(photo, "noise", seed=3))
+    assert torch.equal(noise, optimization.initial_image(photo, "noise", seed=3))
     assert 0 <= noise.min() and noise.max() <= 1
 
 
@@ -96,7 +97,7 @@ def test_optimizers_lower_the_training_objective(images, vgg16, method, monkeypa
         stylenet.losses.objective, "style_loss", lambda *a, **k: calls.append(1) or real(*a, **k)
     )
     obj = StyleObjective(vgg16, art, ["relu2_2"], ["relu1_2", "relu2_2", "relu3_3", "relu4_3"])
-    image, hist = optimize.run(obj, photo, 12, method, init="noise")
+    image, hist = optimization.run(obj, photo, 12, method, init="noise")
     assert len(hist) == 13 and calls  # the training objective's own loss functions ran
     assert hist[-1]["loss"] < 0.3 * hist[0]["loss"], [h["loss"] for h in hist]
     assert image.shape == photo.shape and 0 <= image.min() and image.max() <= 1
@@ -178,7 +179,7 @@ def test_normalized_weights_travel_across_feature_scales(images, vgg16):
     """Relative errors: a feature scale (another VGG input convention) changes nothing."""
     photo, art = images
     layers = (["relu2_2"], ["relu1_2", "relu2_2", "relu3_3", "relu4_3"])
-    y0, y1 = optimize.initial_image(photo, "mix"), optimize.initial_image(photo, "noise")
+    y0, y1 = optimization.initial_image(photo, "mix"), optimization.initial_image(photo, "noise")
     totals = {}
     for normalize in (False, True):
         for k in (1.0, 57.6):

@@ -10,6 +10,7 @@ import torch
 
 from stylenet import optimize
 from stylenet.files.images import load_image
+from stylenet.losses import optimization
 from stylenet.losses.objective import StyleObjective
 from stylenet.ops.matting import matting_laplacian, photorealism_loss, to_torch
 
@@ -92,10 +93,10 @@ def images(content_dir):
 def test_photorealism_term_keeps_the_output_a_local_recolouring(images):
     """Same objective and L-BFGS with and without the term (random VGG19 weights, for speed)."""
     photo, ref = images
-    obj = optimize.preset_objective("luan", photo, ref, vgg_weights="random")
-    plain, _ = optimize.run(obj, photo, 15)
-    real = optimize.Photorealistic(obj, photo, optimize.PHOTO_WEIGHT)
-    out, hist = optimize.run(real, photo, 15)
+    obj = optimization.preset_objective("luan", photo, ref, vgg_weights="random")
+    plain, _ = optimization.run(obj, photo, 15)
+    real = optimization.Photorealistic(obj, photo, optimization.PHOTO_WEIGHT)
+    out, hist = optimization.run(real, photo, 15)
     assert hist[-1]["loss"] < 0.75 * hist[0]["loss"], [h["loss"] for h in hist]  # 0.62 seen
     style = [h["style_loss_normalized"] for h in hist]
     assert style[-1] < 0.6 * style[0], style  # the style still moves (0.51 seen)
@@ -104,7 +105,7 @@ def test_photorealism_term_keeps_the_output_a_local_recolouring(images):
     # 2e-5 against 4e-2 seen: the plain result is no local recolouring of the photo
     assert hist[-1]["photo_loss"] < 0.01 * plain_photo, (hist[-1]["photo_loss"], plain_photo)
     # and the photorealism term falls from a noisy start
-    _, noisy = optimize.run(real, photo, 10, init="mix")
+    _, noisy = optimization.run(real, photo, 10, init="mix")
     assert noisy[-1]["photo_loss"] < 0.01 * noisy[0]["photo_loss"]  # 0.28 -> 9e-5 seen
 
 
@@ -140,6 +141,6 @@ def test_cli_photo_weight_errors(tmp_path, capsys, extra, message):
 
 def test_plain_luan_preset_has_no_photorealism_term(images):
     photo, ref = images
-    obj = optimize.preset_objective("luan", photo, ref, vgg_weights="random")
+    obj = optimization.preset_objective("luan", photo, ref, vgg_weights="random")
     assert isinstance(obj, StyleObjective) and obj.normalize
     assert "photo_loss" not in obj(photo, obj.content_targets(photo))

@@ -11,11 +11,11 @@ from conftest import psnr
 from omegaconf import OmegaConf
 from test_tiling import styled_net
 
-from stylenet import train as T
 from stylenet.files.images import load_image
 from stylenet.losses.loss_net import LossNet
 from stylenet.stylize import precision as P
 from stylenet.stylize.stylizer import run_plain as stylize
+from stylenet.training import config as T
 from stylenet.training.johnson_module import StyleTransferModule
 
 

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 
 from stylenet import optimize
 from stylenet.files.images import load_image
+from stylenet.losses import optimization
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +22,7 @@ def tiny():
 @pytest.fixture(scope="module")
 def seed_objective(tiny):
     photo, art = tiny
-    return optimize.preset_objective("seed", photo, art)  # the original VGG19 weights
+    return optimization.preset_objective("seed", photo, art)  # the original VGG19 weights
 
 
 def test_seed_preset_reaches_the_optimizer_and_loss(tmp_path, content_dir, style_dir, monkeypatch):
@@ -54,7 +55,7 @@ def test_seed_objective_is_the_design_formula(tiny, seed_objective):
     photo, art = tiny
     obj = seed_objective
     assert not obj.normalize and obj.tv_weight == 0
-    y = optimize.initial_image(photo, "mix", seed=1)
+    y = optimization.initial_image(photo, "mix", seed=1)
     parts = obj(y, obj.content_targets(photo))
     net = obj.loss_net
     with torch.no_grad():

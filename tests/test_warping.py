@@ -8,17 +8,17 @@ import numpy as np
 import pytest
 import torch
 
-from stylenet.eval.warping import (
+from stylenet.evaluate import main as evaluate
+from stylenet.files.images import load_image, save_image
+from stylenet.infer import main as infer
+from stylenet.nets.transform_net import TransformNet
+from stylenet.ops.warping import (
     WarpingMeter,
     camera_clip,
     optical_flow,
     visible_mask,
     warping_error,
 )
-from stylenet.evaluate import main as evaluate
-from stylenet.files.images import load_image, save_image
-from stylenet.infer import main as infer
-from stylenet.nets.transform_net import TransformNet
 from stylenet.stylize.checkpoint import save_model
 from stylenet.stylize.video import write_clip
 

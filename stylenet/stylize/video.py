@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from stylenet.eval.warping import WarpingMeter
 from stylenet.files.atomic import atomic_write
+from stylenet.ops.warping import WarpingMeter
 
 # output suffix -> (muxer, video encoder); the audio stream keeps its codec
 FORMATS = {
@@ -80,7 +80,7 @@ class VideoResult:
     fps: float
     flicker: float
     audio: bool
-    warping: float = math.nan  # stylenet.eval.warping's figure, when asked for
+    warping: float = math.nan  # stylenet.ops.warping's figure, when asked for
     input_warping: float = math.nan  # the same figure of the input clip (its floor)
 
 
@@ -116,7 +116,7 @@ def stylize_video(
 
     temporal_blend A: each output is (1 - A) * stylized + A * previous output, an exponential
     moving average that damps flicker (and smears fast motion). progress: a tqdm bar
-    (None: only on a terminal). warping: also measure the warping error (stylenet/eval/warping.py;
+    (None: only on a terminal). warping: also measure the warping error (stylenet/ops/warping.py;
     two optical flows per frame).
     """
     src, dst = Path(src), Path(dst)
