@@ -7,7 +7,9 @@ repository (stylenet/stylize/shipped.py; sha256-checked before use), whose entri
 the same name hides. A multi-style model (CIN, StyleBank) shows a Style choice; an AdaIN model an
 Artwork upload and an Alpha slider. Models load and photos are stylized exactly as `infer.py` does
 it (`stylenet.stylize.load`: safe loader, strip-wise execution for large photos); loaded models are
-kept for the next click. Works offline; bound to 127.0.0.1 unless told otherwise.
+kept for the next click. A "Live webcam" section runs the chosen model on the webcam's stream at a
+reduced size and shows the frames per second reached. Works offline; bound to 127.0.0.1 unless
+told otherwise.
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ from pathlib import Path
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported
 
 import gradio as gr  # noqa: E402
+import numpy as np  # noqa: E402
 import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from stylenet import stylize  # noqa: E402
@@ -44,6 +48,7 @@ MODEL_SUFFIXES = (".ckpt", ".safetensors")
 MAX_MEGAPIXELS = 16.0  # 4000 x 4000, or a 4000 x 3000 phone photo with room to spare
 NO_COLOR = "off"
 SHIPPED = " (shipped)"  # the label suffix of a shipped model
+LIVE_SIZE = 256  # the live webcam view's default long side
 DEFAULT_ART = SHIPPED_DIR.parent / "data" / "styles" / "starry_night.jpg"  # AdaIN's first artwork
 
 
@@ -259,6 +264,44 @@ class Service:
         save_image(out, dst)
         return (str(src), str(dst)), str(dst)
 
+    def live(
+        self,
+        frame: np.ndarray | None,
+        label: str | None,
+        style: str | None = None,
+        art: str | dict | None = None,
+        alpha: float = 1.0,
+        size: int = LIVE_SIZE,
+    ) -> tuple[np.ndarray | None, str]:
+        """(stylized frame, speed line) for one webcam frame (H, W, 3) uint8, shrunk first to a
+        long side of `size`: the live view trades size for frames per second."""
+        if frame is None:
+            return None, ""
+        models = self.models()
+        if label not in models:
+            return None, "Pick a model first."
+        start = time.perf_counter()
+        x = torch.from_numpy(np.ascontiguousarray(frame[..., :3])).permute(2, 0, 1).float() / 255
+        h, w = x.shape[-2:]
+        if max(h, w) > size:
+            k = size / max(h, w)
+            hw = [max(1, round(h * k)), max(1, round(w * k))]
+            x = F.interpolate(x[None], hw, mode="bilinear", antialias=True)[0].clamp(0, 1)
+        artwork = upload_path(art) if isinstance(art, dict) else art
+        try:
+            path = model_file(label, models[label], self.shipped)
+            run = get_stylizer(path, self.device, self.precision, style, artwork, alpha)
+        except (UsageError, ImageError, CheckpointError, RuntimeError, OSError, ValueError) as e:
+            return None, f"error: {e}"
+        y = run(x).float().clamp(0, 1)
+        seconds = time.perf_counter() - start
+        out = y.mul(255).round().byte().permute(1, 2, 0).numpy()
+        speed = (
+            f"{1 / seconds:.1f} frames/s at {x.shape[-1]}x{x.shape[-2]} on this machine "
+            f"({seconds * 1000:.0f} ms per frame; frames arriving meanwhile are skipped)"
+        )
+        return out, speed
+
 
 def build_app(
     checkpoints: Path,
@@ -321,6 +364,27 @@ def build_app(
             with gr.Column():
                 compare = gr.ImageSlider(label="Before / after (drag the handle)", type="filepath")
                 result = gr.File(label="Full-size result")
+        with gr.Accordion("Live webcam", open=False):
+            gr.Markdown(
+                "The chosen model on the webcam's stream, shrunk to the size below: on a "
+                "2-core CPU expect a few frames per second at 256 px (see the speed line)."
+            )
+            with gr.Row():
+                cam = gr.Image(
+                    label="Webcam", sources=["webcam"], streaming=True, type="numpy",
+                    elem_id="live-cam",
+                )  # fmt: skip
+                live_out = gr.Image(label="Stylized", type="numpy", elem_id="live-out")
+            with gr.Row():
+                live_size = gr.Slider(
+                    96, 720, value=LIVE_SIZE, step=16, label="Live size (long side, px)"
+                )
+                speed = gr.Markdown(elem_id="live-speed")
+        cam.stream(
+            s.live, [cam, pick, style, art, alpha, live_size], [live_out, speed],
+            stream_every=0.1, trigger_mode="always_last", concurrency_limit=1,
+            show_progress="hidden",
+        )  # fmt: skip
         extra = [style, art, alpha]
         again.click(s.refresh, pick, [pick, missing]).then(s.controls, [pick, style], extra)
         pick.change(s.controls, [pick, style], extra)

@@ -31,7 +31,7 @@ from PIL import Image
 from playwright.sync_api import Page, expect, sync_playwright
 
 import stylenet.app as app_module
-from stylenet.app import Service, find_models, parse_args
+from stylenet.app import Service, find_models, get_stylizer, parse_args
 from stylenet.files.images import load_image, save_image
 from stylenet.infer import main as infer_main
 from stylenet.nets.cin import CINNet
@@ -318,6 +318,24 @@ def test_shipped_and_own_models_stylize_as_infer(tmp_path, photo):
     assert not np.array_equal(result, expected)
 
 
+def test_live_frames_are_shrunk_and_stylized_as_infer(models, tmp_path):
+    s = service(tmp_path, models, tmp_path / "no-shipped")
+    frame = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    out, speed = s.live(frame, "ink.safetensors", size=128)
+    assert out.shape == (96, 128, 3) and out.dtype == np.uint8
+    assert "frames/s at 128x96" in speed
+    small = torch.nn.functional.interpolate(
+        torch.from_numpy(frame).permute(2, 0, 1).float()[None] / 255, (96, 128),
+        mode="bilinear", antialias=True,
+    )[0].clamp(0, 1)  # fmt: skip
+    run = get_stylizer(models / "ink.safetensors", precision="fp32")
+    expected = run(small).float().clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).numpy()
+    assert np.abs(out.astype(int) - expected.astype(int)).max() <= 1
+    assert s.live(None, "ink.safetensors") == (None, "")
+    assert s.live(frame, "nothing.ckpt")[1] == "Pick a model first."
+    assert s.live(frame, "broken.ckpt")[1].startswith("error: ")
+
+
 def test_a_changed_shipped_file_is_refused_in_one_line(tmp_path, photo):
     shipped = tmp_path / "shipped"
     path = ship(shipped, "ink", TransformNet(8, 1), {"style": "ink"})
@@ -458,6 +476,17 @@ def test_webcam_picture(page, app_url):
     expect(page.locator("a[download]").first).to_be_visible(timeout=120_000)
     before = natural_size(page, "img[src$='.png']:not([src*='_ink'])")
     assert before[0] > 0 and natural_size(page, "img[src*='_ink.png']") == before
+
+
+def test_live_webcam_shows_stylized_frames_and_their_speed(page, app_url):
+    open_app(page, app_url)
+    pick_model(page, "ink.safetensors")
+    page.get_by_text("Live webcam").click()
+    page.locator("#live-cam").get_by_role("button", name="Click to Access Webcam").click()
+    page.wait_for_function("document.querySelector('#live-cam video')?.readyState >= 2")
+    page.locator("#live-cam button[aria-label='capture photo']").click()  # "Record": streaming
+    expect(page.locator("#live-speed")).to_contain_text("frames/s", timeout=120_000)
+    assert natural_size(page, "#live-out img")[0] > 0
 
 
 def test_strength_and_colour_controls_match_infer(page, app_url, models, content_dir, tmp_path):
