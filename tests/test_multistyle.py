@@ -198,7 +198,7 @@ def test_bad_style_names_in_training(styles, message):
 def test_configs_compose():
     for family in ("cin", "stylebank"):
         cfg = compose_cfg(f"model={family}", "styles=[starry_night,wave]")
-        assert cfg.model.family == family and list(cfg.styles) == STYLES
+        assert cfg.model.kind == family and list(cfg.styles) == STYLES
         assert list(style_configs(cfg)) == STYLES
 
 
