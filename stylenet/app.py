@@ -366,8 +366,8 @@ def build_app(
                 result = gr.File(label="Full-size result")
         with gr.Accordion("Live webcam", open=False):
             gr.Markdown(
-                "The chosen model on the webcam's stream, shrunk to the size below: on a "
-                "2-core CPU expect a few frames per second at 256 px (see the speed line)."
+                "The chosen model on the webcam's stream, shrunk to the size below: on a 2-core "
+                "CPU the shipped models reach about 8-10 frames/s at 256 px (see the speed line)."
             )
             with gr.Row():
                 cam = gr.Image(
