@@ -33,11 +33,16 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is i
 import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from stylenet import stylize  # noqa: E402
-from stylenet.files.images import IMAGE_SUFFIXES, ImageError, load_image, save_image  # noqa: E402
+from stylenet.files.images import (  # noqa: E402
+    IMAGE_SUFFIXES,
+    ImageError,
+    load_image,
+    save_image,
+    shrink,
+)
 from stylenet.infer import apply_controls, output_path  # noqa: E402
 from stylenet.ops.color import PRESERVE_METHODS  # noqa: E402
 from stylenet.stylize.checkpoint import CheckpointError  # noqa: E402
@@ -282,11 +287,7 @@ class Service:
             return None, "Pick a model first."
         start = time.perf_counter()
         x = torch.from_numpy(np.ascontiguousarray(frame[..., :3])).permute(2, 0, 1).float() / 255
-        h, w = x.shape[-2:]
-        if max(h, w) > size:
-            k = size / max(h, w)
-            hw = [max(1, round(h * k)), max(1, round(w * k))]
-            x = F.interpolate(x[None], hw, mode="bilinear", antialias=True)[0].clamp(0, 1)
+        x = shrink(x, size)
         artwork = upload_path(art) if isinstance(art, dict) else art
         try:
             path = model_file(label, models[label], self.shipped)

@@ -66,6 +66,19 @@ def timed(fn: Callable[[], object], device: torch.device) -> float:
     return time.perf_counter() - t0
 
 
+def median_ms(
+    runs: dict[str, Callable[[], object]], repeats: int, device: torch.device
+) -> dict[str, float]:
+    """Median ms of each run after one warm-up each, the runs alternating (side by side)."""
+    for fn in runs.values():
+        fn()  # warm-up
+    times: dict[str, list[float]] = {k: [] for k in runs}
+    for _ in range(repeats):
+        for k, fn in runs.items():
+            times[k].append(timed(fn, device))
+    return {k: 1000 * statistics.median(v) for k, v in times.items()}
+
+
 def loss_net(device: torch.device) -> LossNet:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -184,13 +197,7 @@ def bench_families(size: str, repeats: int, device: torch.device, precision: str
         "adain": lambda: stylize_adain_strips(adain, image[None], mean, std, 1.0, dtype),
         "adain_style_stats": lambda: adain.style_statistics(art),
     }
-    for fn in runs.values():
-        fn()  # warm-up
-    times: dict[str, list[float]] = {k: [] for k in runs}
-    for _ in range(repeats):
-        for k, fn in runs.items():
-            times[k].append(timed(fn, device))
-    ms = {k: 1000 * statistics.median(v) for k, v in times.items()}
+    ms = median_ms(runs, repeats, device)
     return {"size": size, "ms": ms, "adain_over_johnson": ms["adain"] / ms["johnson"]}
 
 
@@ -227,14 +234,8 @@ def bench_model(
 
         runs = {"plain": plain} if module is not None else {}
         runs["default"] = lambda image=image: bound(image)
-        for fn in runs.values():
-            fn()  # warm-up
-        times: dict[str, list[float]] = {k: [] for k in runs}
-        for _ in range(repeats):
-            for k, fn in runs.items():
-                times[k].append(timed(fn, device))
-        for k, v in times.items():
-            out["ms"][k][size] = 1000 * statistics.median(v)
+        for k, ms in median_ms(runs, repeats, device).items():
+            out["ms"][k][size] = ms
     return out
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from stylenet.files.images import ImageError, find_images, load_image
+from stylenet.files.images import ImageError, find_images, load_image, shrink
 from stylenet.losses.loss_net import LossNet
 from stylenet.losses.objective import StyleObjective
 from stylenet.losses.optimization import PRESETS
@@ -227,10 +227,8 @@ def clip_check(
     content, style = [], []
     for frame in frames:
         x = frame[None].to(device)
-        if size and max(x.shape[-2:]) > size:
-            k = size / max(x.shape[-2:])
-            hw = [round(n * k) for n in x.shape[-2:]]
-            x = F.interpolate(x, hw, mode="bilinear", antialias=True).clamp(0, 1)
+        if size:
+            x = shrink(x, size)
         y = net(x).float().clamp(0, 1)
         if prev is not None and temporal_blend > 0:
             y = torch.lerp(y, prev, temporal_blend)

@@ -86,6 +86,19 @@ def load_image(path: str | os.PathLike, max_side: int | None = None) -> torch.Te
     return to_tensor(img)
 
 
+def shrink(x: torch.Tensor, max_side: int) -> torch.Tensor:
+    """x (..., H, W) in [0, 1], scaled down (antialiased bilinear) so the long side is at most
+    max_side; unchanged when it already is."""
+    h, w = x.shape[-2:]
+    if max(h, w) <= max_side:
+        return x
+    k = max_side / max(h, w)
+    hw = [max(1, round(h * k)), max(1, round(w * k))]
+    flat = x.reshape(-1, *x.shape[-3:]) if x.dim() > 3 else x[None]
+    out = torch.nn.functional.interpolate(flat, hw, mode="bilinear", antialias=True).clamp(0, 1)
+    return out.reshape(*x.shape[:-2], *hw)
+
+
 def to_pil(x: torch.Tensor) -> Image.Image:
     a = x.detach().float().clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy()
     return Image.fromarray(a, "RGB")

@@ -10,6 +10,7 @@ kind of loss on the optical flow of real videos.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -76,3 +77,19 @@ def temporal_loss(
     expected, _ = warp(first.float(), theta)
     sq = (second.float() - expected).square() * mask.float()
     return sq.sum() / (mask.float().sum() * first.shape[1]).clamp_min(1)
+
+
+def with_temporal(
+    parts: dict[str, torch.Tensor],
+    photos: torch.Tensor,
+    outputs: torch.Tensor,
+    forward: Callable[[torch.Tensor], torch.Tensor],
+    weight: float,
+    motion: Motion,
+    generator: torch.Generator | None = None,
+) -> dict[str, torch.Tensor]:
+    """A training step's loss parts with "temporal_loss" added and weight times it in "loss":
+    forward (the net) runs once more, on a moved copy of photos, whose outputs it already gave."""
+    moved, theta, mask = moved_pair(photos, motion, generator)
+    t = temporal_loss(outputs, forward(moved), theta, mask)
+    return {**parts, "temporal_loss": t, "loss": parts["loss"] + weight * t}

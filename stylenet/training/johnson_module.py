@@ -14,9 +14,9 @@ import torch
 from torchvision.utils import make_grid
 
 from stylenet.files.images import save_image, to_pil
+from stylenet.losses import temporal
 from stylenet.losses.loss_net import LossNet
 from stylenet.losses.objective import StyleObjective
-from stylenet.losses.temporal import Motion, moved_pair, temporal_loss
 from stylenet.nets.transform_net import TransformNet
 
 log = logging.getLogger(__name__)
@@ -135,7 +135,7 @@ class StyleTransferModule(GuardedModule):
     ):
         super().__init__()
         self.save_hyperparameters(ignore=["style_image", "loss_net"])
-        self.motion = Motion()
+        self.motion = temporal.Motion()
         self.net = TransformNet(channels, num_residual, output, photo_colors, cel)
         self.loss_net = loss_net
         self.objective = StyleObjective(
@@ -187,9 +187,9 @@ class StyleTransferModule(GuardedModule):
         weight = self.hparams.temporal_weight
         if weight <= 0 and self.training:
             return parts
-        moved, theta, mask = moved_pair(photos, self.motion, generator)
-        t = temporal_loss(y, self._net_forward(moved), theta, mask)
-        return {**parts, "temporal_loss": t, "loss": parts["loss"] + weight * t}
+        return temporal.with_temporal(
+            parts, photos, y, self._net_forward, weight, self.motion, generator
+        )
 
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
         y, parts = self.losses(batch)

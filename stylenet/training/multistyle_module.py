@@ -17,6 +17,7 @@ added to a trained model while the old styles' outputs stay bit-identical.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -26,7 +27,7 @@ from torch import nn
 
 from stylenet.losses.loss_net import LossNet
 from stylenet.losses.objective import StyleObjective
-from stylenet.losses.temporal import Motion, moved_pair, temporal_loss
+from stylenet.losses.temporal import Motion, with_temporal
 from stylenet.nets.cin import CINNet
 from stylenet.nets.stylebank import StyleBankNet
 from stylenet.training.johnson_module import GuardedModule, StyleTransferModule
@@ -155,9 +156,8 @@ class MultiStyleModule(StyleTransferModule):
         else:
             y, parts = self.style_losses(batch, style)
             if (weight := self.temporal_weights[style]) > 0:
-                moved, theta, mask = moved_pair(batch, self.motion)
-                t = temporal_loss(y, self.net(moved, style), theta, mask)
-                parts = {**parts, "temporal_loss": t, "loss": parts["loss"] + weight * t}
+                forward = functools.partial(self.net, style=style)
+                parts = with_temporal(parts, batch, y, forward, weight, self.motion)
             loss = parts["loss"]
             self._recent[style] = {k: v.detach() for k, v in parts.items()}
         # every branch's latest losses at every step: whatever step the logger samples shows all
