@@ -44,10 +44,10 @@ from stylenet.files.images import (  # noqa: E402
     shrink,
 )
 from stylenet.infer import apply_controls, output_path  # noqa: E402
-from stylenet.ops.color import PRESERVE_METHODS  # noqa: E402
+from stylenet.ops.preserve_color import PRESERVE_METHODS  # noqa: E402
 from stylenet.stylize.checkpoint import CheckpointError  # noqa: E402
 from stylenet.stylize.shipped import SHIPPED_DIR, shipped_sums, verified  # noqa: E402
-from stylenet.stylize.stylizer import Bound, Stylizer, UsageError, kind_and_styles  # noqa: E402
+from stylenet.stylize.stylizer import Bound, Stylizer, Summary, UsageError, read_summary  # noqa: E402
 
 MODEL_SUFFIXES = (".ckpt", ".safetensors")
 MAX_MEGAPIXELS = 16.0  # 4000 x 4000, or a 4000 x 3000 phone photo with room to spare
@@ -81,19 +81,18 @@ def model_file(label: str, path: Path, shipped: Path = SHIPPED_DIR) -> Path:
 
 
 @functools.lru_cache(maxsize=64)
-def _kind(path: str, mtime_ns: int, size: int) -> tuple[str, list[str]]:
-    return kind_and_styles(path)
+def _summary(path: str, mtime_ns: int, size: int) -> Summary:
+    return read_summary(path)
 
 
-def model_styles(path: Path) -> tuple[str, list[str]]:
-    """(kind, style names) of a model file without building its net (stylize's kind_and_styles:
-    "other" for a file that does not read, names for multi-style models)."""
+def model_summary(path: Path) -> Summary:
+    """What a model file takes (style names, an artwork), read without building its net and
+    cached until the file changes; kind "other" for a file that does not read."""
     try:
         st = path.stat()
     except OSError:
-        return "other", []
-    kind, styles = _kind(str(path), st.st_mtime_ns, st.st_size)
-    return kind, list(styles)
+        return Summary("other")
+    return _summary(str(path), st.st_mtime_ns, st.st_size)
 
 
 @functools.lru_cache(maxsize=2)
@@ -123,7 +122,7 @@ def get_stylizer(
     ones."""
     st = path.stat()
     key = (str(path), st.st_mtime_ns, st.st_size, device, precision)
-    if model_styles(path)[0] != "adain":
+    if not model_summary(path).takes_artworks:
         return _bound(*key, style, None, 0, 1.0)
     if not art:
         raise UsageError("Upload an artwork: an AdaIN model takes its style from a picture.")
@@ -200,16 +199,17 @@ class Service:
         note = "" if names else no_models_text(self.checkpoints)
         return gr.update(choices=names, value=value), gr.update(value=note, visible=not names)
 
-    def kind(self, label: str | None) -> tuple[str, list[str]]:
-        """model_styles of a dropdown entry; ("other", []) for none."""
+    def summary(self, label: str | None) -> Summary:
+        """model_summary of a dropdown entry; kind "other" for none."""
         path = self.models().get(label or "")
-        return model_styles(path) if path else ("other", [])
+        return model_summary(path) if path else Summary("other")
 
     def controls(self, label: str | None, current: str | None = None):
         """Updates of the Style dropdown (multi-style models), Artwork and Alpha (AdaIN)."""
-        kind, styles = self.kind(label)
+        summary = self.summary(label)
+        styles = list(summary.styles)
         style = current if current in styles else (styles[0] if styles else None)
-        adain = gr.update(visible=kind == "adain")
+        adain = gr.update(visible=summary.takes_artworks)
         return gr.update(choices=styles, value=style, visible=bool(styles)), adain, adain
 
     def read_photo(self, photo: str) -> torch.Tensor:
@@ -323,7 +323,8 @@ def build_app(
             "models shipped with stylenet (a file of yours with the same name is used instead)."
         )
         names = list(s.models())
-        kind, styles = s.kind(names[0] if names else None)
+        first = s.summary(names[0] if names else None)
+        styles = list(first.styles)
         with gr.Row():
             with gr.Column():
                 photo = gr.Image(
@@ -346,10 +347,10 @@ def build_app(
                     type="filepath",
                     sources=["upload"],
                     elem_id="artwork",
-                    visible=kind == "adain",
+                    visible=first.takes_artworks,
                 )
                 alpha = gr.Slider(
-                    0, 1, value=1, step=0.05, visible=kind == "adain",
+                    0, 1, value=1, step=0.05, visible=first.takes_artworks,
                     label="Alpha (AdaIN's style strength in feature space)",
                 )  # fmt: skip
                 strength = gr.Slider(

@@ -44,7 +44,7 @@ from stylenet.nets.adain import ENCODER_LAYER, MULTIPLE, BoundAdaIN, adain
 from stylenet.nets.stylebank import BankMix, BoundStyleBank
 from stylenet.nets.transform_net import TransformNet, to_pixels
 from stylenet.ops.cartoon import cartoon
-from stylenet.ops.color import transfer_luminance
+from stylenet.ops.preserve_color import transfer_luminance
 from stylenet.stylize.checkpoint import CheckpointError
 from stylenet.stylize.stylizer import UsageError, parse_mix
 

@@ -27,7 +27,7 @@ import torch
 from stylenet import stylize
 from stylenet.files.images import ImageError, find_images, load_image, save_image
 from stylenet.nets.adain import STYLE_SIZE
-from stylenet.ops.color import PRESERVE_METHODS, bare_preserve_color, blend, preserve_color
+from stylenet.ops.preserve_color import PRESERVE_METHODS, bare_preserve_color, blend, preserve_color
 from stylenet.stylize.checkpoint import CheckpointError
 from stylenet.stylize.shipped import DamagedModelError
 from stylenet.stylize.stylizer import UsageError, parse_mix

@@ -22,6 +22,7 @@ import torch
 from stylenet.files.images import load_pil, to_tensor
 from stylenet.stylize.checkpoint import CheckpointError, load_model, read_meta, save_model
 from stylenet.stylize.shipped import SHIPPED_DIR, SUMS, USER_DIR, sha256, shipped_sums, verified
+from stylenet.stylize.stylizer import summarize
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECK_PHOTO = ROOT / "data" / "photos" / "chelsea.png"
@@ -33,12 +34,11 @@ TOLERANCE = 2 / 255
 def describe(path: Path) -> dict:
     """name, kind, styles, steps, size and file of a model file (CheckpointError if unreadable)."""
     meta = read_meta(path)
-    kind = str(meta.get("kind", "johnson"))
-    styles = meta.get("styles") or (["any artwork"] if kind == "adain" else [meta.get("style")])
+    summary = summarize(meta)
     return {
         "name": path.stem,
-        "kind": kind,
-        "styles": ",".join(str(s) for s in styles),
+        "kind": summary.kind,
+        "styles": summary.offers(),
         "steps": meta.get("steps", "?"),
         "size": f"{path.stat().st_size / 1e6:.1f} MB",
         "file": str(path),
@@ -98,8 +98,6 @@ def add(src: Path, name: str, shipped_dir: Path | None = None, replace: bool = F
             "held-out numbers are better (python -m stylenet.evaluate --independent)"
         )
     net, meta = load_model(src)
-    if meta.get("kind") == "adain":
-        net = net.decoder
     meta = {k: v for k, v in meta.items() if k not in ("format", "version", "state_dict")}
     with tempfile.TemporaryDirectory() as tmp:
         full = save_model(Path(tmp) / f"{name}.safetensors", net, meta)

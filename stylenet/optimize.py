@@ -50,7 +50,7 @@ from stylenet.losses.optimization import (
     preset_objective,
     run,
 )
-from stylenet.ops.color import PRESERVE_METHODS, bare_preserve_color, preserve_color
+from stylenet.ops.preserve_color import PRESERVE_METHODS, bare_preserve_color, preserve_color
 
 
 def output_path(photo: Path, style: Path, output: Path | None) -> Path:

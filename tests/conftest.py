@@ -49,6 +49,13 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     return math.inf if mse == 0 else -10 * math.log10(mse)
 
 
+def run_cli(capsys, main, *argv) -> tuple[int, str, list[str]]:
+    """A command's main(argv) in process: (exit code, stdout, the non-empty stderr lines)."""
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, [line for line in err.splitlines() if line.strip()]
+
+
 def save_tiny(kind: str, path: Path, seed: int = 0) -> Path:
     """A tiny random model of kind saved at path: johnson (8 channels, 1 residual block), cin and
     stylebank (styles a and b, whose pictures differ), adain (the random VGG encoder, nothing to

@@ -262,6 +262,12 @@ def test_adain_eval_compares_with_lbfgs_and_keys_its_cache(tmp_path, photo, caps
     assert len(json.loads(cache.read_text())) == 1  # the same objective: the curve is reused
     assert adain_eval.main([*args, "--style-weight", "2"]) == 0
     assert len(json.loads(cache.read_text())) == 2  # another objective: a curve of its own
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not a picture")
+    capsys.readouterr()
+    assert adain_eval.main([*args, "--photos", str(photo), str(broken)]) == 0  # the rest goes on
+    assert "broken.jpg" in capsys.readouterr().err
+    assert adain_eval.main([*args, "--photos", str(broken)]) == 1  # no pair left
 
 
 @pytest.mark.slow

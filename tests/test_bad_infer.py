@@ -4,22 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
+from conftest import run_cli, save_tiny
 from imagecases import exif_rot6
 from PIL import Image
 
 from stylenet.infer import main, parse_args
-from stylenet.nets.transform_net import TransformNet
-from stylenet.stylize.checkpoint import save_model
 
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
-    torch.manual_seed(0)
     d = tmp_path_factory.mktemp("model")
-    net = TransformNet(8, 1)
-    save_model(d / "ink.ckpt", net, {"style": "ink"})
-    return save_model(d / "ink.safetensors", net, {"style": "ink"})
+    save_tiny("johnson", d / "ink.ckpt")
+    return save_tiny("johnson", d / "ink.safetensors")
 
 
 @pytest.fixture
@@ -34,16 +30,11 @@ def photos(tmp_path):
     return d
 
 
-def run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, [line for line in err.splitlines() if line.strip()]
-
-
 def test_mixed_folder_missing_path_and_non_image(capsys, model, photos, tmp_path):
     out_dir = tmp_path / "out"
-    code, out, err = run(
+    code, out, err = run_cli(
         capsys,
+        main,
         "--ckpt",
         model,
         photos,
@@ -66,21 +57,21 @@ def test_mixed_folder_missing_path_and_non_image(capsys, model, photos, tmp_path
 def test_existing_outputs_need_overwrite(capsys, model, photos, tmp_path):
     out_dir = tmp_path / "out"
     src = photos / "a.png"
-    assert run(capsys, "--ckpt", model, src, "-o", out_dir)[0] == 0
+    assert run_cli(capsys, main, "--ckpt", model, src, "-o", out_dir)[0] == 0
     dst = out_dir / "a_ink.png"
     dst.write_bytes(b"keep me")
-    code, _, err = run(capsys, "--ckpt", model, src, "-o", out_dir)
+    code, _, err = run_cli(capsys, main, "--ckpt", model, src, "-o", out_dir)
     assert code == 1 and "exists (pass --overwrite" in err[0]
     assert dst.read_bytes() == b"keep me"
-    assert run(capsys, "--ckpt", model, src, "-o", out_dir, "--overwrite")[0] == 0
+    assert run_cli(capsys, main, "--ckpt", model, src, "-o", out_dir, "--overwrite")[0] == 0
     assert Image.open(dst).size == (48, 32)
 
 
 def test_unwritable_output_folder(capsys, model, photos, tmp_path):
     blocker = tmp_path / "a_file"
     blocker.write_text("x")  # a regular file where the output folder should be (root ignores chmod)
-    code, _, err = run(
-        capsys, "--ckpt", model, photos / "a.png", photos / "b.jpg", "-o", blocker / "out"
+    code, _, err = run_cli(
+        capsys, main, "--ckpt", model, photos / "a.png", photos / "b.jpg", "-o", blocker / "out"
     )
     assert code == 1
     assert len(err) == 3 and all("cannot write" in line for line in err[:2])
@@ -90,7 +81,7 @@ def test_unwritable_output_folder(capsys, model, photos, tmp_path):
 def test_exif_rotated_photo_comes_out_rotated(capsys, model, tmp_path):
     src = tmp_path / "rot.jpg"
     exif_rot6(src)
-    code, _, _ = run(capsys, "--ckpt", model.with_suffix(".ckpt"), src)
+    code, _, _ = run_cli(capsys, main, "--ckpt", model.with_suffix(".ckpt"), src)
     assert code == 0
     out = Image.open(tmp_path / "rot_ink.jpg")
     assert out.size == (20, 40)  # stored 40x20 with orientation 6: shown (and written) 20x40
@@ -100,7 +91,7 @@ def test_exif_rotated_photo_comes_out_rotated(capsys, model, tmp_path):
 @pytest.mark.parametrize("ckpt", ["missing.ckpt", "garbage.ckpt"])
 def test_bad_checkpoint_is_one_line_exit_2(capsys, tmp_path, photos, ckpt):
     (tmp_path / "garbage.ckpt").write_bytes(np.random.default_rng(0).bytes(1000))
-    code, out, err = run(capsys, "--ckpt", tmp_path / ckpt, photos / "a.png")
+    code, out, err = run_cli(capsys, main, "--ckpt", tmp_path / ckpt, photos / "a.png")
     assert code == 2 and len(err) == 1 and ckpt in err[0] and not out
 
 
@@ -108,9 +99,9 @@ def test_rerun_on_a_folder_does_not_stylize_earlier_outputs(capsys, model, tmp_p
     d = tmp_path / "album"
     d.mkdir()
     Image.new("RGB", (40, 30), (10, 200, 30)).save(d / "a.png")
-    assert run(capsys, "--ckpt", model, d)[0] == 0
+    assert run_cli(capsys, main, "--ckpt", model, d)[0] == 0
     assert sorted(p.name for p in d.iterdir()) == ["a.png", "a_ink.png"]
-    code, _, err = run(capsys, "--ckpt", model, d, "--overwrite")
+    code, _, err = run_cli(capsys, main, "--ckpt", model, d, "--overwrite")
     assert code == 0 and err == []
     assert sorted(p.name for p in d.iterdir()) == ["a.png", "a_ink.png"]  # no a_ink_ink.png
 

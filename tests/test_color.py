@@ -13,7 +13,7 @@ from conftest import ROOT
 from stylenet.files.images import load_image
 from stylenet.losses.loss_net import LossNet
 from stylenet.losses.objective import StyleObjective
-from stylenet.ops.color import (
+from stylenet.ops.preserve_color import (
     luminance,
     match_histograms,
     preserve_color,

@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import run_cli
 from imagecases import exif_rot6
 from PIL import Image
 
@@ -169,15 +170,11 @@ def folder(tmp_path, photo):
     return d
 
 
-def run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, [line for line in err.splitlines() if line.strip()]
-
-
 def test_folder_with_a_corrupt_file(capsys, folder, tmp_path):
     out_dir = tmp_path / "out"
-    code, out, err = run(capsys, folder, "--filter", "ripple", "--amplitude", "0", "-o", out_dir)
+    code, out, err = run_cli(
+        capsys, main, folder, "--filter", "ripple", "--amplitude", "0", "-o", out_dir
+    )
     assert code == 1
     assert sorted(p.name for p in out_dir.iterdir()) == [
         "portrait_ripple.png",
@@ -195,16 +192,16 @@ def test_folder_with_a_corrupt_file(capsys, folder, tmp_path):
 
 def test_existing_output_is_kept_without_overwrite(capsys, folder):
     src = folder / "portrait.png"
-    assert run(capsys, src, "--filter", "emboss")[0] == 0
+    assert run_cli(capsys, main, src, "--filter", "emboss")[0] == 0
     dst = folder / "portrait_emboss.png"
     dst.write_bytes(b"keep me")
-    code, out, err = run(capsys, src, "--filter", "emboss")
+    code, out, err = run_cli(capsys, main, src, "--filter", "emboss")
     assert code == 1 and out == ""
     assert err == [
         f"error: {src}: {dst}: exists (pass --overwrite to replace it)",
         "1 of 1 file(s) failed",
     ]
     assert dst.read_bytes() == b"keep me"
-    code, out, _ = run(capsys, src, "--filter", "emboss", "--overwrite")
+    code, out, _ = run_cli(capsys, main, src, "--filter", "emboss", "--overwrite")
     assert code == 0 and out.startswith(f"{src} -> {dst} (")
     assert Image.open(dst).size == (171, 256)

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import run_cli
 from PIL import Image
 
 from stylenet import gallery, stylize
@@ -47,16 +48,10 @@ def tile(img: Image.Image, col: int, row: int) -> np.ndarray:
     return np.asarray(img.convert("RGB").crop((x, y, x + SIZE, y + SIZE)), dtype=float)
 
 
-def run(capsys, *argv) -> tuple[int, str, list[str]]:
-    code = gallery.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, [line for line in err.splitlines() if line.strip()]
-
-
 def test_gallery_layout_size_budget_and_no_overwrite(models, photos, tmp_path, capsys):
     out = tmp_path / "docs" / "gallery.jpg"
     args = ["--ckpt", models["wave"], models["ink"], "--photos", *photos, "-o", out]
-    code, stdout, err = run(capsys, *args, "--size", SIZE, "--max-kb", 8)
+    code, stdout, err = run_cli(capsys, gallery.main, *args, "--size", SIZE, "--max-kb", 8)
     assert code == 0 and err == [], err
     assert "[1/2] wave" in stdout and "[2/2] ink" in stdout and "wrote" in stdout
     img = Image.open(out)
@@ -72,10 +67,10 @@ def test_gallery_layout_size_budget_and_no_overwrite(models, photos, tmp_path, c
     assert (header < 128).sum() > 50, "style names in the header row"
 
     before = out.read_bytes()
-    code, _, err = run(capsys, *args, "--size", SIZE)
+    code, _, err = run_cli(capsys, gallery.main, *args, "--size", SIZE)
     assert code == 1 and err == [f"error: {out}: exists (pass --overwrite to replace it)"]
     assert out.read_bytes() == before
-    code, _, err = run(capsys, *args, "--size", 2 * SIZE, "--overwrite")
+    code, _, err = run_cli(capsys, gallery.main, *args, "--size", 2 * SIZE, "--overwrite")
     assert code == 0 and Image.open(out).size == gallery.canvas_size(2, 3, 2 * SIZE)
 
 
@@ -97,8 +92,9 @@ def test_bad_checkpoint_and_missing_photo_are_reported_the_rest_is_done(
 ):
     out = tmp_path / "g.jpg"
     missing = tmp_path / "nope.jpg"
-    code, stdout, err = run(
+    code, stdout, err = run_cli(
         capsys,
+        gallery.main,
         *("--ckpt", models["broken"], models["ink"]),
         *("--photos", photos[0], missing, photos[1]),
         *("-o", out, "--size", SIZE),
@@ -176,7 +172,7 @@ def gallery_args(tmp_path, photos) -> list:
 
 def test_no_checkpoints_says_how_to_train_one(tmp_path, dirs, photos, capsys):
     save_model(dirs[0] / "zebra.ckpt", johnson(0), {"style": "zebra"})  # not a default style
-    code, _, err = run(capsys, *gallery_args(tmp_path, photos))
+    code, _, err = run_cli(capsys, gallery.main, *gallery_args(tmp_path, photos))
     assert code == 2 and len(err) == 1
     assert "no checkpoints" in err[0] and "python train.py style=<name> loss=vgg19" in err[0]
     assert str(dirs[0]) in err[0] and str(dirs[1]) in err[0]
@@ -190,7 +186,7 @@ def test_default_columns_are_the_shipped_styles_the_users_own_first(
     for i, name in enumerate(("zebra", "shipwreck", "wave", "anime")):
         ship(folder, name, johnson(i), {"style": name, "steps": 100 + i})
     mine = save_model(user / "anime.ckpt", johnson(9), {"style": "anime", "steps": 7})
-    code, stdout, err = run(capsys, *gallery_args(tmp_path, photos))
+    code, stdout, err = run_cli(capsys, gallery.main, *gallery_args(tmp_path, photos))
     assert code == 0 and err == [], err
     assert [line.split(" (")[0] for line in stdout.splitlines() if line.startswith("[")] == [
         "[1/3] anime, 7 steps",
@@ -213,7 +209,7 @@ def test_a_changed_shipped_file_is_reported_the_rest_is_made(tmp_path, dirs, pho
     data = bytearray(wave.read_bytes())
     data[-10] ^= 1  # one bit of a weight
     wave.write_bytes(bytes(data))
-    code, stdout, err = run(capsys, *gallery_args(tmp_path, photos))
+    code, stdout, err = run_cli(capsys, gallery.main, *gallery_args(tmp_path, photos))
     assert code == 1 and len(err) == 1
     assert err[0].startswith(f"error: {wave}: changed or truncated (sha256 differs from ")
     assert "[1/2] anime" in stdout and "[2/2]" not in stdout
@@ -230,7 +226,7 @@ def test_a_multi_style_model_gives_a_column_per_style(tmp_path, dirs, photos, dr
             p.add_(torch.randn_like(p))
     cin = ship(dirs[1], "cin", net, {"steps": 50})
     args = [*gallery_args(tmp_path, photos), "--overwrite"]
-    code, stdout, err = run(capsys, "--ckpt", "cin", *args)
+    code, stdout, err = run_cli(capsys, gallery.main, "--ckpt", "cin", *args)
     assert code == 0 and err == [], err
     assert "[1/1] cin: a, 50 steps" in stdout and "[1/1] cin: b, 50 steps" in stdout
     assert drawn[0].size == gallery.canvas_size(2, 3, SIZE)
@@ -238,18 +234,18 @@ def test_a_multi_style_model_gives_a_column_per_style(tmp_path, dirs, photos, dr
     assert diff(drawn[0], 2, photos, cin, style="b") == [0, 0]
     assert min(diff(drawn[0], 1, photos, cin, style="b")) > 5
 
-    code, stdout, err = run(capsys, "--ckpt", "cin:b", *args)
+    code, stdout, err = run_cli(capsys, gallery.main, "--ckpt", "cin:b", *args)
     assert code == 0 and err == [] and "[1/1] cin: b" in stdout and "cin: a" not in stdout
     assert drawn[1].size == gallery.canvas_size(2, 2, SIZE)
     assert diff(drawn[1], 1, photos, cin, style="b") == [0, 0]
 
-    code, stdout, err = run(capsys, "--ckpt", "cin:a=0.5,b=0.5", *args)
+    code, stdout, err = run_cli(capsys, gallery.main, "--ckpt", "cin:a=0.5,b=0.5", *args)
     assert code == 0 and err == [] and "[1/1] cin: mix-a0.5-b0.5" in stdout
     mix = {"a": 0.5, "b": 0.5}
     assert diff(drawn[2], 1, photos, cin, mix=mix) == [0, 0]
     assert min(diff(drawn[2], 1, photos, cin, style="a")) > 1
 
-    code, _, err = run(capsys, "--ckpt", "cin:c", "cin:a=0.5,b=x", *args)
+    code, _, err = run_cli(capsys, gallery.main, "--ckpt", "cin:c", "cin:a=0.5,b=x", *args)
     assert code == 1 and err == [
         f"error: {cin}: no style 'c'; styles: a, b",
         f"error: {cin}: --mix a=0.5,b=x: expected name=weight,name=weight",
@@ -264,7 +260,7 @@ def test_adain_gives_a_column_per_artwork(tmp_path, dirs, photos, style_dir, dra
     Image.open(style_dir / "great_wave_hokusai.jpg").resize((64, 48)).save(arts[0])
     Image.open(style_dir / "the_scream_munch.jpg").resize((48, 64)).save(arts[2])
     args = ["--ckpt", "adain", "--artworks", *arts, "--alpha", 0.7]
-    code, stdout, err = run(capsys, *args, *gallery_args(tmp_path, photos))
+    code, stdout, err = run_cli(capsys, gallery.main, *args, *gallery_args(tmp_path, photos))
     assert code == 1 and err == [f"error: {arts[1]}: no such file"]
     assert "[1/1] adain: wave" in stdout and "[1/1] adain: scream" in stdout
     (img,) = drawn
@@ -280,7 +276,7 @@ def test_adain_gives_a_column_per_artwork(tmp_path, dirs, photos, style_dir, dra
 def test_adain_without_artworks_is_reported(tmp_path, dirs, photos, monkeypatch, capsys):
     adain = adain_checkpoint(dirs[0] / "adain.ckpt")
     monkeypatch.setattr(gallery, "ARTWORKS", (tmp_path / "none.jpg",))  # not there
-    code, _, err = run(capsys, "--ckpt", adain, *gallery_args(tmp_path, photos))
+    code, _, err = run_cli(capsys, gallery.main, "--ckpt", adain, *gallery_args(tmp_path, photos))
     assert code == 1 and err == [
         f"error: {adain}: an AdaIN model; pass the artwork(s) with --artworks FILE",
         "error: no usable checkpoints",

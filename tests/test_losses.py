@@ -52,7 +52,7 @@ def test_total_variation_by_hand():
 
 def test_color_loss_sees_coarse_colour_only():
     from stylenet.losses.terms import color_loss
-    from stylenet.ops.color import rgb_to_yuv, yuv_to_rgb
+    from stylenet.ops.preserve_color import rgb_to_yuv, yuv_to_rgb
 
     torch.manual_seed(0)
     photo = torch.rand(2, 3, 32, 32) * 0.5 + 0.25

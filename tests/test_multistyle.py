@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import psnr
+from conftest import psnr, run_cli
 from hydra import compose, initialize_config_dir
 from PIL import Image
 
@@ -118,25 +118,21 @@ def photo(tmp_path):
     return path
 
 
-def run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, [line for line in err.splitlines() if line.strip()]
-
-
 @pytest.mark.parametrize("family", ["cin", "stylebank"])
 def test_infer_without_style_or_with_a_bad_one_says_which_styles_exist(
     family, models, photo, tmp_path, capsys
 ):
     ckpt = models[family]
-    code, _, err = run(capsys, "--ckpt", ckpt, photo)
+    code, _, err = run_cli(capsys, main, "--ckpt", ckpt, photo)
     assert code == 2 and len(err) == 1
     assert "pass --style NAME" in err[0] and "styles: starry_night, wave" in err[0]
-    code, _, err = run(capsys, "--ckpt", ckpt, photo, "--style", "wave", "x")
+    code, _, err = run_cli(capsys, main, "--ckpt", ckpt, photo, "--style", "wave", "x")
     assert code == 2 and err == [f"error: {ckpt}: no style 'x'; styles: starry_night, wave"]
-    code, _, err = run(capsys, "--ckpt", ckpt, photo, "--mix", "wave=0.7,starry_night=0.7")
+    code, _, err = run_cli(
+        capsys, main, "--ckpt", ckpt, photo, "--mix", "wave=0.7,starry_night=0.7"
+    )
     assert code == 2 and len(err) == 1 and "must sum to 1" in err[0]
-    code, _, err = run(capsys, "--ckpt", ckpt, photo, "--mix", "wave:1")
+    code, _, err = run_cli(capsys, main, "--ckpt", ckpt, photo, "--mix", "wave:1")
     assert code == 2 and len(err) == 1 and "name=weight" in err[0]
     assert sorted(p.name for p in photo.parent.iterdir()) == ["p.png"]  # nothing written
 
@@ -144,8 +140,8 @@ def test_infer_without_style_or_with_a_bad_one_says_which_styles_exist(
 @pytest.mark.parametrize("family", ["cin", "stylebank"])
 def test_infer_all_styles_and_a_mix(family, models, photo, capsys):
     ckpt = models[family]
-    code, out, err = run(
-        capsys, "--ckpt", ckpt, photo, "--style", "all", "--mix", "starry_night=0.7,wave=0.3"
+    code, out, err = run_cli(
+        capsys, main, "--ckpt", ckpt, photo, "--style", "all", "--mix", "starry_night=0.7,wave=0.3"
     )
     assert code == 0 and not err
     names = ["p_starry_night.png", "p_wave.png", "p_mix-starry_night0.7-wave0.3.png"]
@@ -153,18 +149,18 @@ def test_infer_all_styles_and_a_mix(family, models, photo, capsys):
     pix = {n: np.asarray(Image.open(photo.parent / n)) for n in names}
     assert np.abs(pix[names[0]].astype(int) - pix[names[1]]).mean() > 0.5
     # a mix with one style at 1 is that style; existing outputs are not overwritten
-    code, _, err = run(capsys, "--ckpt", ckpt, photo, "--mix", "wave=1")
+    code, _, err = run_cli(capsys, main, "--ckpt", ckpt, photo, "--mix", "wave=1")
     assert code == 0 and not err
     mixed = np.asarray(Image.open(photo.parent / "p_mix-wave1.png"))
     assert np.array_equal(mixed, pix["p_wave.png"])
-    code, _, err = run(capsys, "--ckpt", ckpt, photo, "--style", "wave")
+    code, _, err = run_cli(capsys, main, "--ckpt", ckpt, photo, "--style", "wave")
     assert code == 1 and len(err) == 2 and "exists (pass --overwrite" in err[0]
 
 
 def test_infer_style_none(models, photo, capsys):
-    code, _, err = run(capsys, "--ckpt", models["stylebank"], photo, "--style", "none")
+    code, _, err = run_cli(capsys, main, "--ckpt", models["stylebank"], photo, "--style", "none")
     assert code == 0 and not err and (photo.parent / "p_reconstruction.png").is_file()
-    code, _, err = run(capsys, "--ckpt", models["cin"], photo, "--style", "none")
+    code, _, err = run_cli(capsys, main, "--ckpt", models["cin"], photo, "--style", "none")
     assert code == 2 and len(err) == 1 and "needs a stylebank model" in err[0]
 
 
@@ -172,7 +168,7 @@ def test_single_style_model_refuses_style(photo, tmp_path, capsys):
     from stylenet.nets.transform_net import TransformNet
 
     ckpt = save_model(tmp_path / "ink.ckpt", TransformNet(8, 1), {"style": "ink"})
-    code, _, err = run(capsys, "--ckpt", ckpt, photo, "--style", "wave")
+    code, _, err = run_cli(capsys, main, "--ckpt", ckpt, photo, "--style", "wave")
     assert code == 2 and len(err) == 1 and "single-style model (ink)" in err[0]
 
 
@@ -233,19 +229,19 @@ def test_infer_controls_exif_and_folders_work_for_a_style(family, models, photo,
 
     exif_rot6(photo.parent / "rot.jpg")
     ckpt = models[family]
-    code, _, err = run(capsys, "--ckpt", ckpt, photo.parent, "--style", "wave")
+    code, _, err = run_cli(capsys, main, "--ckpt", ckpt, photo.parent, "--style", "wave")
     assert code == 0 and not err
     assert Image.open(photo.parent / "rot_wave.jpg").size == (20, 40)  # EXIF orientation applied
     plain = np.asarray(Image.open(photo.parent / "p_wave.png")).astype(int)
-    code, _, err = run(
-        capsys, "--ckpt", ckpt, photo, "--style", "wave", "--preserve-color", "--strength", "0.5",
+    code, _, err = run_cli(capsys, main, "--ckpt", ckpt, photo, "--style", "wave",
+        "--preserve-color", "--strength", "0.5",
         "--overwrite",
     )  # fmt: skip
     assert code == 0 and not err
     controlled = np.asarray(Image.open(photo.parent / "p_wave.png")).astype(int)
     assert np.abs(controlled - plain).mean() > 1
     # a second run over the folder skips the earlier outputs (*_wave.*) and refuses to overwrite
-    code, _, err = run(capsys, "--ckpt", ckpt, photo.parent, "--style", "wave")
+    code, _, err = run_cli(capsys, main, "--ckpt", ckpt, photo.parent, "--style", "wave")
     assert code == 1 and len(err) == 3 and all("exists" in e for e in err[:2])
 
 
@@ -262,7 +258,7 @@ def test_cin_styles_keep_their_photo_colours_and_cel_stages(tmp_path):
     """A CIN style with photo_colors keeps the photo's U and V (in training too) and one with cel
     ends with the cel stage in eval mode; the stages survive a checkpoint and a bind; a mix gets a
     stage only when all its styles have it."""
-    from stylenet.ops.color import rgb_to_yuv
+    from stylenet.ops.preserve_color import rgb_to_yuv
 
     torch.manual_seed(0)
     net = CINNet(["anime", "wave"], 8, 1, photo_colors=["anime"], cel=["anime"])

@@ -8,7 +8,7 @@ import torch
 from stylenet import infer
 from stylenet.files.images import load_image, save_image
 from stylenet.nets.transform_net import TransformNet
-from stylenet.ops.color import blend, rgb_to_yuv
+from stylenet.ops.preserve_color import blend, rgb_to_yuv
 from stylenet.stylize.checkpoint import save_model
 
 

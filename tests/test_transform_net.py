@@ -69,7 +69,7 @@ def test_residual_output_starts_at_the_photo_and_keeps_its_colours():
 
 
 def test_photo_colors_keep_the_photos_chrominance():
-    from stylenet.ops.color import rgb_to_yuv
+    from stylenet.ops.preserve_color import rgb_to_yuv
 
     torch.manual_seed(0)
     x = torch.rand(1, 3, 30, 41) * 0.5 + 0.25  # mid-tones: no clamping of the recombined pixels

@@ -5,18 +5,17 @@ from __future__ import annotations
 import av
 import pytest
 import torch
+from conftest import save_tiny
 
 from stylenet.files.images import load_image
 from stylenet.infer import main
 from stylenet.nets.transform_net import TransformNet
-from stylenet.stylize.checkpoint import save_model
 from stylenet.stylize.video import flicker, pan_zoom_clip, stylize_video
 
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
-    torch.manual_seed(0)
-    return save_model(tmp_path_factory.mktemp("model") / "ink.ckpt", TransformNet(8, 1), {})
+    return save_tiny("johnson", tmp_path_factory.mktemp("model") / "ink.ckpt")
 
 
 @pytest.fixture(scope="module")

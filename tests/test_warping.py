@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import save_tiny
 
 from stylenet.evaluate import main as evaluate
 from stylenet.files.images import load_image, save_image
 from stylenet.infer import main as infer
-from stylenet.nets.transform_net import TransformNet
 from stylenet.ops.warping import (
     WarpingMeter,
     camera_clip,
@@ -19,7 +19,6 @@ from stylenet.ops.warping import (
     visible_mask,
     warping_error,
 )
-from stylenet.stylize.checkpoint import save_model
 from stylenet.stylize.video import write_clip
 
 
@@ -62,8 +61,7 @@ def test_steady_pictures_score_low_and_flicker_scores_high(clip):
 
 
 def test_evaluate_video_reports_each_clip_and_names_a_bad_one(clip, tmp_path, capsys):
-    torch.manual_seed(0)
-    ckpt = save_model(tmp_path / "ink.ckpt", TransformNet(8, 1), {})
+    ckpt = save_tiny("johnson", tmp_path / "ink.ckpt")
     art = tmp_path / "art.png"
     save_image(torch.rand(3, 64, 64), art)
     good = write_clip(clip[0], tmp_path / "pan.mp4", fps=12)

@@ -21,7 +21,7 @@ from stylenet.losses.optimization import PRESETS
 from stylenet.losses.optimization import run as optimize
 from stylenet.losses.terms import gram
 from stylenet.nets.transform_net import TransformNet
-from stylenet.ops.color import luminance
+from stylenet.ops.preserve_color import luminance
 from stylenet.ops.warping import WarpingMeter
 from stylenet.stylize.video import FlickerMeter
 
@@ -47,6 +47,11 @@ def load_photos(paths: Sequence[str | Path], size: int) -> list[tuple[str, torch
         except ImageError as e:
             print(f"warning: skipped {e}", file=sys.stderr)
     return photos
+
+
+def steps_to_match(curve: Sequence[float], target: float) -> int | None:
+    """The first optimization step whose loss is below target (None: never)."""
+    return next((k for k, c in enumerate(curve) if c < target), None)
 
 
 def evaluate(
@@ -83,9 +88,7 @@ def evaluate(
                 "optimized": {**curve[-1], "seconds": opt_seconds},
                 "curve": [c["total"] for c in curve],
                 "curve_parts": curve,
-                "steps_to_match": next(
-                    (k for k, c in enumerate(curve) if c["total"] < model["total"]), None
-                ),
+                "steps_to_match": steps_to_match([c["total"] for c in curve], model["total"]),
             }
         )
     return summarize(rows, steps, init)
@@ -100,7 +103,7 @@ def summarize(rows: list[dict[str, Any]], steps: int, init: str) -> dict[str, An
     curve = [
         {k: sum(r["curve_parts"][s][k] for r in rows) / n for k in PARTS} for s in range(steps + 1)
     ]
-    match = next((s for s, c in enumerate(curve) if c["total"] < mean_model["total"]), None)
+    match = steps_to_match([c["total"] for c in curve], mean_model["total"])
     checkpoints = sorted({s for s in (0, 10, 20, 50, 100, 200, 500, 1000) if s < steps} | {steps})
     return {
         "images": n,

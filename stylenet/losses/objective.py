@@ -29,7 +29,7 @@ from torch import nn
 from stylenet.losses.loss_net import LossNet
 from stylenet.losses.terms import color_loss, content_loss, gram, style_loss, tv_loss
 from stylenet.ops.cartoon import cartoon
-from stylenet.ops.color import luminance
+from stylenet.ops.preserve_color import luminance
 
 PHOTO = "photo"  # key of the photos in content_targets' dict
 CARTOON = "cartoon"  # key of their cel-shaded versions (when cartoon_weight is on)

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 import torch
 import torch.nn.functional as F
 
-from stylenet.ops.color import rgb_to_yuv
+from stylenet.ops.preserve_color import rgb_to_yuv
 
 
 class _Gram(torch.autograd.Function):

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from stylenet.ops.cartoon import cartoon, cel_scale
-from stylenet.ops.color import transfer_luminance
+from stylenet.ops.preserve_color import transfer_luminance
 
 
 class ConvLayer(nn.Sequential):

@@ -15,7 +15,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from stylenet.ops.color import rgb_to_yuv, yuv_to_rgb
+from stylenet.ops.preserve_color import rgb_to_yuv, yuv_to_rgb
 
 CEL_REFERENCE = 512  # px on the short side at which the cel stage's pixel sizes were chosen
 

@@ -16,7 +16,7 @@ from scipy import ndimage as ndi
 from skimage.feature import canny
 
 from stylenet.ops import cartoon as cel
-from stylenet.ops.color import rgb_to_yuv
+from stylenet.ops.preserve_color import rgb_to_yuv
 
 
 def luma(img: np.ndarray) -> np.ndarray:

@@ -43,9 +43,14 @@ def save_model(
 
     meta["kind"] names the family: johnson (the default) and the multi-style nets record their
     arch here, a multi-style net also its style names (meta["styles"]); an AdaIN checkpoint holds
-    the decoder only, and meta["encoder"] the VGG weights to load it with.
+    the decoder only (net: the AdaINNet or its decoder), and meta["encoder"] the VGG weights to
+    load it with.
     """
+    from stylenet.nets.adain import AdaINNet
+
     base: dict[str, Any] = {"format": FORMAT, "version": VERSION, "kind": "johnson"}
+    if isinstance(net, AdaINNet):  # the encoder is the VGG19 that meta["encoder"] names
+        net, base["kind"] = net.decoder, "adain"
     if isinstance(net, TransformNet):
         base["arch"] = {
             "channels": net.channels,

@@ -109,14 +109,15 @@ class Stylizer:
         self,
         style: str | None = None,
         mix: Mapping[str, float] | None = None,
-        artworks: Sequence[str | Path] | None = None,
+        artworks: Sequence[str | Path | torch.Tensor] | None = None,
         alpha: float = 1.0,
         weights: Sequence[float] | None = None,
         style_size: int = STYLE_SIZE,
     ) -> Bound:
         """Fix the style: `style` a name of `styles` ("none": StyleBank's auto-encoder) or
-        `mix` {name: weight >= 0, summing to 1} for multi-style models; `artworks` (files, mixed
-        by `weights`) and `alpha` (0..1) for AdaIN; nothing for single-style models.
+        `mix` {name: weight >= 0, summing to 1} for multi-style models; `artworks` (files or
+        (3, H, W) tensors in [0, 1], mixed by `weights`) and `alpha` (0..1) for AdaIN; nothing for
+        single-style models.
         UsageError or CheckpointError (naming the file and the model's styles) otherwise."""
         if self.kind == "adain":
             if style is not None or mix:
@@ -177,7 +178,7 @@ class Stylizer:
 
     def _bind_adain(
         self,
-        artworks: Sequence[str | Path] | None,
+        artworks: Sequence[str | Path | torch.Tensor] | None,
         alpha: float,
         weights: Sequence[float] | None,
         style_size: int,
@@ -196,7 +197,10 @@ class Stylizer:
         net = self.net
         stats = []
         for art in artworks:
-            image = load_image(Path(art).expanduser(), max_side=style_size)  # ImageError names it
+            if isinstance(art, torch.Tensor):
+                image = art
+            else:
+                image = load_image(Path(art).expanduser(), max_side=style_size)  # names the file
             stats.append(net.style_statistics(image))
         try:
             mean, std = mix_statistics(stats, weights)
@@ -204,7 +208,9 @@ class Stylizer:
             raise UsageError(f"--style-weights: {e}") from None
         device = self.device
         dtype = compute_dtype(self.precision, device)
-        label = "+".join(Path(a).stem for a in artworks)
+        label = "+".join(
+            "artwork" if isinstance(a, torch.Tensor) else Path(a).stem for a in artworks
+        )
 
         @torch.inference_mode()
         def run(photo: torch.Tensor) -> torch.Tensor:
@@ -243,20 +249,41 @@ def load(
             ".safetensors or .onnx models, run this one with torch.jit.load"
         )
     net, meta = load_model(path)
+    summary = summarize(meta)
+    styles = list(summary.styles)
+    return Stylizer(path, summary.kind, meta, net.to(device), device, precision, styles)
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What a model file takes, from its metadata alone (no net is built)."""
+
+    kind: str  # johnson, cin, stylebank, adain, or "other": an export or a file that does not read
+    styles: tuple[str, ...] = ()  # the names bind(style=...) takes
+    takes_artworks: bool = False
+    style: str | None = None  # a single-style model's style
+
+    def offers(self) -> str:
+        """The styles for a listing: the names, "any artwork", or the one style."""
+        if self.styles:
+            return ",".join(self.styles)
+        return "any artwork" if self.takes_artworks else str(self.style)
+
+
+def summarize(meta: Mapping[str, Any]) -> Summary:
     kind = str(meta.get("kind", "johnson"))
-    styles = list(meta.get("styles") or []) if kind in MULTI_STYLE else []
-    return Stylizer(path, kind, meta, net.to(device), device, precision, styles)
+    styles = tuple(meta.get("styles") or []) if kind in MULTI_STYLE else ()
+    style = None if styles or kind == "adain" else meta.get("style")
+    return Summary(kind, styles, kind == "adain", style)
 
 
-def kind_and_styles(path: str | Path) -> tuple[str, list[str]]:
-    """(kind, style names) of a model file without building its net: ("other", []) for a file
-    that does not read as a checkpoint (an .onnx or TorchScript export, a damaged file)."""
+def read_summary(path: str | Path) -> Summary:
+    """The Summary of a model file; kind "other" for an .onnx or TorchScript export or a file
+    that does not read as a checkpoint."""
     path = Path(path)
     if path.suffix.lower() == ".onnx":
-        return "other", []
+        return Summary("other")
     try:
-        meta = read_meta(path)
+        return summarize(read_meta(path))
     except CheckpointError:
-        return "other", []
-    kind = str(meta.get("kind", "johnson"))
-    return kind, list(meta.get("styles") or []) if kind in MULTI_STYLE else []
+        return Summary("other")
