@@ -110,12 +110,13 @@ def test_adding_a_style_keeps_the_old_ones_bit_identical(family, content_dir, tm
 
     second = train(
         tmp_path / "three", f"model={family}", f"styles=[{','.join(STYLES)},scream]",
-        f"model.init={two}", "trainer.max_steps=4", "model.name=three",
+        f"model.init={two}", "trainer.max_steps=4", "model.name=three", "model.temporal_weight=2",
     )  # fmt: skip
     assert second.returncode == 0, second.stderr[-3000:]
     three = tmp_path / "three" / "export" / "three.ckpt"
     _, meta3 = load_model(three)
     assert meta3["styles"] == [*STYLES, "scream"] and meta3["training"]["scream"]["steps"] == 4
+    assert meta3["training"]["scream"]["temporal_weight"] == 2  # model.temporal_weight: all styles
     assert meta3["training"]["wave"] == meta["training"]["wave"]
 
     photo = tmp_path / "bridge.png"  # PNG outputs: pixels compared exactly

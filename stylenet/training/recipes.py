@@ -261,6 +261,11 @@ def fit_multistyle(cfg: DictConfig, run_dir: Path) -> Path:
         else:
             net = StyleBankNet(list(configs), bank_layers=m.bank_layers, **arch)
     images, settings = {}, {}
+    temporal = cfg.model.get("temporal_weight")  # null: each style's own
+    if temporal is None:
+        temporal = {n: float(c.get("temporal_weight", 0.0)) for n, c in configs.items()}
+    else:
+        temporal = dict.fromkeys(configs, float(temporal))
     for name in train_styles:
         c = configs[name]
         try:
@@ -274,7 +279,7 @@ def fit_multistyle(cfg: DictConfig, run_dir: Path) -> Path:
             "style_luminance_only": luminance_only(with_style(cfg, c)),
             "color_weight": float(c.get("color_weight", 0.0)),
             "cartoon_weight": float(c.get("cartoon_weight", 0.0)),
-            "temporal_weight": float(c.get("temporal_weight", 0.0)),
+            "temporal_weight": temporal[name],
         }
     loss_net = LossNet(
         list(cfg.loss.content_layers) + list(cfg.loss.style_layers),
