@@ -64,3 +64,41 @@ def test_a_net_trained_on_the_temporal_loss_alone_learns_to_follow_the_motion():
     with torch.no_grad():
         last = sum(loss().item() for _ in range(4)) / 4
     assert last < 0.5 * first
+
+
+def test_a_cel_net_is_held_steady_after_its_cel_stage():
+    """The fixed cel stage (skipped in training mode) draws most of anime's flicker: the temporal
+    term of a cel net compares the pictures after it, and its gradient reaches the net."""
+    import pytest
+
+    from stylenet.losses import temporal
+    from stylenet.losses.loss_net import LossNet
+    from stylenet.nets.transform_net import finish
+    from stylenet.training.johnson_module import StyleTransferModule
+
+    with pytest.warns(UserWarning, match="RANDOM"):
+        loss_net = LossNet(["relu1_2", "relu2_2"], weights="random")
+    torch.manual_seed(0)
+    module = StyleTransferModule(
+        torch.rand(3, 32, 32), loss_net, content_layers=["relu2_2"], style_layers=["relu1_2"],
+        channels=8, num_residual=1, cel=True, temporal_weight=1.0, channels_last=False,
+    )  # fmt: skip
+    module.train()
+    photos = torch.rand(2, 3, 32, 32)
+    y = module.net(photos)
+    parts = {"loss": torch.zeros(())}
+    got = module.with_temporal(photos, y, parts, torch.Generator().manual_seed(3))["temporal_loss"]
+
+    def after_cel(x: torch.Tensor) -> torch.Tensor:
+        return finish(module.net(x), x, False, True)
+
+    want = temporal.with_temporal(
+        parts, photos, finish(y, photos, False, True), after_cel, 1.0, module.motion,
+        torch.Generator().manual_seed(3),
+    )["temporal_loss"]  # fmt: skip
+    before_cel = temporal.with_temporal(
+        parts, photos, y, module.net, 1.0, module.motion, torch.Generator().manual_seed(3)
+    )["temporal_loss"]
+    assert torch.allclose(got, want) and not torch.allclose(got, before_cel)
+    got.backward()
+    assert module.net.net[0][1].weight.grad.abs().sum() > 0

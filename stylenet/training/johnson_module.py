@@ -17,7 +17,7 @@ from stylenet.files.images import save_image, to_pil
 from stylenet.losses import temporal
 from stylenet.losses.loss_net import LossNet
 from stylenet.losses.objective import StyleObjective
-from stylenet.nets.transform_net import TransformNet
+from stylenet.nets.transform_net import TransformNet, finish
 
 log = logging.getLogger(__name__)
 FINITE_CHECK_EVERY = 10  # steps between host syncs that check the loss stayed finite
@@ -183,13 +183,17 @@ class StyleTransferModule(GuardedModule):
         self, photos: torch.Tensor, y: torch.Tensor, parts: dict, generator=None
     ) -> dict[str, torch.Tensor]:
         """parts with the temporal loss (see stylenet/losses/temporal.py) added; its weight applied
-        to the total. Skipped in training while the weight is 0, always measured in validation."""
+        to the total. Skipped in training while the weight is 0, always measured in validation.
+        A cel net is compared after its fixed cel stage (which training mode otherwise skips):
+        most of its flicker comes from the lines and steps that stage draws."""
         weight = self.hparams.temporal_weight
         if weight <= 0 and self.training:
             return parts
-        return temporal.with_temporal(
-            parts, photos, y, self._net_forward, weight, self.motion, generator
-        )
+        forward = self._net_forward
+        if self.net.cel and self.net.training:  # compare what users see: after the cel stage
+            y = finish(y, photos, False, True)
+            forward = lambda x: finish(self._net_forward(x), x, False, True)  # noqa: E731
+        return temporal.with_temporal(parts, photos, y, forward, weight, self.motion, generator)
 
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
         y, parts = self.losses(batch)
