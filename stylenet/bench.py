@@ -8,6 +8,10 @@ plain:   the usual reference implementation of Johnson et al.: float32, NCHW, ea
 default: what `train.py` and `infer.py` do on this machine (precision auto, channels_last bf16 VGG,
          content targets only up to the content layer, layer-wise inference; --compile).
 
+floor:   the same convolutions as the default path (shapes, layout, number format), forward and
+         the backward training needs, timed alone (stylenet/eval/conv_floor.py); each path is
+         shown as a fraction of it (100%: nothing but convolutions).
+
 Both paths use this project's modules with seeded random VGG weights (speed doesn't depend on them).
 Steps alternate between the paths so that load from other programs hits both alike; medians are
 reported. Peak memory is each inference's peak RSS (VmHWM) in a fresh subprocess.
@@ -29,6 +33,7 @@ from pathlib import Path
 
 import torch
 
+from stylenet.eval import conv_floor
 from stylenet.files.images import ImageError
 from stylenet.losses.loss_net import LossNet
 from stylenet.losses.terms import content_loss, gram, style_loss
@@ -123,12 +128,22 @@ class DefaultStep:
         self.module.compute_style_targets()
         self.opt = self.module.configure_optimizers()
 
-    def __call__(self, photos: torch.Tensor) -> None:
+    def loss(self, photos: torch.Tensor) -> torch.Tensor:
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-            _, parts = self.module.losses(photos)
+            return self.module.losses(photos)[1]["loss"]
+
+    def __call__(self, photos: torch.Tensor) -> None:
+        loss = self.loss(photos)
         self.opt.zero_grad(set_to_none=True)
-        parts["loss"].backward()
+        loss.backward()
         self.opt.step()
+
+    def floor_s(self, photos: torch.Tensor, repeats: int) -> float:
+        """The step's convolutions alone (stylenet.eval.conv_floor), in its number format."""
+        m = self.module
+        calls = conv_floor.record(lambda: self.loss(photos), m.net, m.loss_net)
+        dtype = torch.bfloat16 if self.bf16 else torch.float32
+        return conv_floor.floor_seconds(calls, dtype, self.device, repeats)
 
 
 def bench_train(
@@ -145,8 +160,11 @@ def bench_train(
         for _ in range(2):
             times["default"].append(timed(lambda: default(photos), device))
     med = {k: statistics.median(v) for k, v in times.items()}
+    floor = default.floor_s(photos, max(rounds, 3))
     return {
         "images_per_s": {k: batch / v for k, v in med.items()},
+        "floor_images_per_s": batch / floor,
+        "of_floor": {k: floor / v for k, v in med.items()},
         "first_step_s": warm,
         "speedup": med["plain"] / med["default"],
     }
@@ -155,7 +173,7 @@ def bench_train(
 def bench_infer(sizes: list[str], repeats: int, device: torch.device, precision: str) -> dict:
     torch.manual_seed(0)
     net = TransformNet().eval().to(device)
-    out: dict[str, dict] = {"plain": {}, "default": {}}
+    out: dict[str, dict] = {"plain": {}, "default": {}, "floor": {}}
     for size in sizes:
         image = torch.rand(3, *parse_size(size), device=device)
 
@@ -173,6 +191,9 @@ def bench_infer(sizes: list[str], repeats: int, device: torch.device, precision:
             times["default"].append(timed(default, device))
         for k, v in times.items():
             out[k][size] = 1000 * statistics.median(v)
+        calls = conv_floor.record(plain, net)
+        dtype = compute_dtype(precision, device)
+        out["floor"][size] = 1000 * conv_floor.floor_seconds(calls, dtype, device, max(repeats, 3))
     return out
 
 
@@ -297,11 +318,20 @@ def run(args: argparse.Namespace) -> dict:
         "train_images_per_s": train["images_per_s"]["default"],
         "train_speedup": train["speedup"],
         "train_first_step_s": train["first_step_s"],
+        "train_floor_images_per_s": train["floor_images_per_s"],
+        "train_of_floor": train["of_floor"]["default"],
         "infer_ms": infer["default"],
+        "infer_floor_ms": infer["floor"],
+        "infer_of_floor": {s: infer["floor"][s] / infer["default"][s] for s in args.sizes},
         "infer_speedup": {s: infer["plain"][s] / infer["default"][s] for s in args.sizes},
         f"peak_rss_mb_{args.peak_size}": peaks[f"{args.peak_size} default"],
         "peak_rss_mb": peaks,
-        "plain": {"train_images_per_s": train["images_per_s"]["plain"], "infer_ms": infer["plain"]},
+        "plain": {
+            "train_images_per_s": train["images_per_s"]["plain"],
+            "train_of_floor": train["of_floor"]["plain"],
+            "infer_ms": infer["plain"],
+            "infer_of_floor": {s: infer["floor"][s] / infer["plain"][s] for s in args.sizes},
+        },
         "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "seconds": round(time.perf_counter() - t0, 1),
     }
@@ -317,15 +347,18 @@ def report(r: dict) -> str:
         f"device {r['device']}, {r['threads']} threads, default path: {r['precision']}, "
         f"compile {'on' if r['compile'] else 'off'}; load average {r['load_average']}",
         "",
-        f"{'':28s}{'plain':>12s}{'default':>12s}{'speed-up':>10s}",
+        f"{'':28s}{'plain':>12s}{'default':>12s}{'speed-up':>10s}{'floor':>10s}"
+        f"{'plain/floor':>13s}{'default/floor':>15s}",
         f"{'train images/s':28s}{plain['train_images_per_s']:12.2f}"
         f"{r['train_images_per_s']:12.2f}{r['train_speedup']:9.1f}x"
-        f"   ({r['train_size']} px, batch {r['train_batch']})",
+        f"{r['train_floor_images_per_s']:10.2f}{plain['train_of_floor']:12.0%}"
+        f"{r['train_of_floor']:14.0%}   ({r['train_size']} px, batch {r['train_batch']})",
     ]
     for size, ms in r["infer_ms"].items():
         lines.append(
             f"{'infer ms ' + size:28s}{plain['infer_ms'][size]:12.0f}{ms:12.0f}"
-            f"{r['infer_speedup'][size]:9.1f}x"
+            f"{r['infer_speedup'][size]:9.1f}x{r['infer_floor_ms'][size]:10.0f}"
+            f"{plain['infer_of_floor'][size]:12.0%}{r['infer_of_floor'][size]:14.0%}"
         )
     first = r["train_first_step_s"]
     lines.append(

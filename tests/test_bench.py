@@ -8,10 +8,14 @@ import json
 import os
 import subprocess
 import sys
+from collections import Counter
 
 import pytest
+import torch
 from conftest import ROOT
+from torch import nn
 
+from stylenet.eval import conv_floor
 from stylenet.stylize.precision import cpu_has_bf16
 
 
@@ -24,8 +28,32 @@ def test_bench_quick_json():
     r = json.loads(res.stdout)
     for key in ("train_images_per_s", "train_speedup", "infer_ms", "infer_speedup"):
         assert key in r
+    assert r["train_floor_images_per_s"] > 0 and 0 < r["train_of_floor"] < 2
+    assert set(r["infer_of_floor"]) == {"64x64", "128x96"}
     assert r["train_images_per_s"] > 0 and r["train_speedup"] > 0
     assert set(r["infer_ms"]) == set(r["infer_speedup"]) == {"64x64", "128x96"}
     assert all(v > 0 for v in r["infer_ms"].values())
     limit = 2500 if cpu_has_bf16() else 3500
     assert 0 < r["peak_rss_mb_3840x2160"] <= limit
+
+
+def test_the_floor_records_each_convolution_and_the_gradients_it_needs():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Conv2d(4, 4, 3), nn.Conv2d(4, 4, 3))
+    frozen = nn.Conv2d(4, 2, 1).requires_grad_(False)  # a loss network: input gradient only
+    x = torch.rand(2, 3, 16, 16)
+    calls = conv_floor.record(lambda: frozen(net(x)), net, frozen)
+    got = sorted((c.weight, c.shape, c.grad_input, c.grad_weight) for c in calls.elements())
+    assert got == [
+        ((2, 4, 1, 1), (2, 4, 10, 10), True, False),
+        ((4, 3, 3, 3), (2, 3, 16, 16), False, True),  # the photo needs no gradient
+        ((4, 4, 3, 3), (2, 4, 12, 12), True, True),
+        ((4, 4, 3, 3), (2, 4, 14, 14), True, True),
+    ]
+    with torch.no_grad():  # inference: forward only
+        calls = conv_floor.record(lambda: net(x), net)
+    assert not any(c.grad_input or c.grad_weight for c in calls)
+    one = conv_floor.ConvCall((4, 4, 3, 3), True, (1, 1), (0, 0), (1, 1), 1, (2, 4, 14, 14),
+                              False, False, False)  # fmt: skip
+    twice = Counter({one: 2})
+    assert conv_floor.floor_seconds(twice, torch.float32, torch.device("cpu")) > 0

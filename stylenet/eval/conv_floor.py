@@ -1,0 +1,106 @@
+"""The convolution floor of a training step or an inference on the machine at hand.
+
+The convolutions a run makes (recorded with forward hooks: their weights, input shapes and memory
+layout) are timed alone in the given number format: forward, and backward where the run needs it
+(the input's gradient when the input requires one, the weight's when the weight is trained).
+Everything else (norms, activations, padding, upsampling, the loss, the optimizer, layout copies)
+is overhead above this floor; `python -m stylenet.bench` prints each path as a fraction of it.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass(frozen=True)
+class ConvCall:
+    """One convolution as a run made it (hashable: equal calls are timed once)."""
+
+    weight: tuple[int, ...]
+    bias: bool
+    stride: tuple[int, ...]
+    padding: tuple[int, ...]
+    dilation: tuple[int, ...]
+    groups: int
+    shape: tuple[int, ...]  # the input's
+    channels_last: bool
+    grad_input: bool
+    grad_weight: bool
+
+
+def record(run: Callable[[], object], *modules: nn.Module) -> Counter[ConvCall]:
+    """The Conv2d calls run() makes inside modules, counted (run is called once, as it is: with
+    gradients enabled the calls say which gradients a backward pass would need)."""
+    calls: Counter[ConvCall] = Counter()
+
+    def hook(conv: nn.Module, inputs: tuple, _output: object) -> None:
+        x = inputs[0]
+        assert isinstance(conv, nn.Conv2d)
+        cl = x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last)
+        calls[
+            ConvCall(
+                tuple(conv.weight.shape),
+                conv.bias is not None,
+                tuple(conv.stride),
+                tuple(conv.padding),
+                tuple(conv.dilation),
+                conv.groups,
+                tuple(x.shape),
+                cl and not x.is_contiguous(),
+                torch.is_grad_enabled() and x.requires_grad,
+                torch.is_grad_enabled() and conv.weight.requires_grad,
+            )  # fmt: skip
+        ] += 1
+
+    convs = [m for mod in modules for m in mod.modules() if isinstance(m, nn.Conv2d)]
+    handles = [c.register_forward_hook(hook) for c in convs]
+    try:
+        run()
+    finally:
+        for h in handles:
+            h.remove()
+    return calls
+
+
+def time_call(call: ConvCall, dtype: torch.dtype, device: torch.device, repeats: int = 3) -> float:
+    """Median seconds of the call alone: forward, plus the backward its gradients need."""
+    layout = torch.channels_last if call.channels_last else torch.contiguous_format
+    x = torch.randn(call.shape, device=device, dtype=dtype).contiguous(memory_format=layout)
+    w = torch.randn(call.weight, device=device, dtype=dtype).contiguous(memory_format=layout)
+    b = torch.randn(call.weight[0], device=device, dtype=dtype) if call.bias else None
+    x.requires_grad_(call.grad_input)
+    w.requires_grad_(call.grad_weight)
+    wrt = [t for t in (x, w) if t.requires_grad]
+
+    def once() -> None:
+        with torch.set_grad_enabled(bool(wrt)):
+            y = F.conv2d(x, w, b, call.stride, call.padding, call.dilation, call.groups)
+            if wrt:
+                torch.autograd.grad(y, wrt, torch.ones_like(y))
+
+    once()  # warm-up: kernel selection
+    times = []
+    for _ in range(repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        once()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def floor_seconds(
+    calls: Counter[ConvCall], dtype: torch.dtype, device: torch.device, repeats: int = 3
+) -> float:
+    """The summed time of the recorded convolutions, each timed alone."""
+    return sum(n * time_call(c, dtype, device, repeats) for c, n in calls.items())
