@@ -185,6 +185,7 @@ def judge(
     return distance, content_error
 
 
+@torch.no_grad()
 def independent_check(
     net: torch.nn.Module,
     photos: Sequence[tuple[str, torch.Tensor]],
