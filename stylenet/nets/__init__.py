@@ -1,1 +1,1 @@
-"""The networks that stylize: one file per family (Johnson et al.'s transform net, ...)."""
+"""The networks that stylize: one file per kind (Johnson et al.'s transform net, ...)."""

@@ -41,7 +41,7 @@ def save_model(
 
     half: floating-point tensors are stored as float16 (they load back into float32 nets).
 
-    meta["kind"] names the family: johnson (the default) and the multi-style nets record their
+    meta["kind"] names the kind: johnson (the default) and the multi-style nets record their
     arch here, a multi-style net also its style names (meta["styles"]); an AdaIN checkpoint holds
     the decoder only (net: the AdaINNet or its decoder), and meta["encoder"] the VGG weights to
     load it with.

@@ -29,7 +29,7 @@ class NonFiniteLossError(FloatingPointError):
 
 class GuardedModule(pl.LightningModule):
     """Stops training on a NaN/inf loss and keeps frozen networks (`FROZEN` key prefixes) out of
-    checkpoints; the base of every family's LightningModule."""
+    checkpoints; the base of every kind's LightningModule."""
 
     FROZEN: tuple[str, ...] = ("loss_net.", "objective.loss_net.")
 
@@ -71,7 +71,7 @@ class GuardedModule(pl.LightningModule):
         log.info("final validation grid: %s", self._grid_path())
 
     def _final_picture(self, batch: object) -> None:
-        """Save the validation grid of one validation batch (each family's own picture)."""
+        """Save the validation grid of one validation batch (each kind's own picture)."""
         raise NotImplementedError
 
     def _grid_path(self) -> Path:

@@ -1,4 +1,4 @@
-"""The LightningModule of the multi-style families: CIN and StyleBank, one net for many styles.
+"""The LightningModule of the multi-style kinds: CIN and StyleBank, one net for many styles.
 
 Built by `python train.py model=cin styles=[starry_night,wave]` (or model=stylebank); usable from
 a notebook or a test. Each style keeps its own StyleObjective (its artwork's Gram targets and its
