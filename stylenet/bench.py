@@ -114,23 +114,53 @@ class PlainStep:
 
 
 class DefaultStep:
-    """One training step as StyleTransferModule runs under Lightning with precision auto."""
+    """One training step as train.py runs it under Lightning with precision auto: kind johnson
+    (StyleTransferModule), cin (MultiStyleModule, one of two styles) or adain (AdaINModule, the
+    decoder against batch-sized random artworks)."""
 
-    def __init__(self, size: int, device: torch.device, compile_net: bool):
+    def __init__(self, size: int, device: torch.device, compile_net: bool, kind: str = "johnson"):
         torch.manual_seed(0)
         self.bf16 = has_bf16(device)
         self.device = device
-        self.module = StyleTransferModule(
-            torch.rand(3, size, size), loss_net(device), compile=compile_net
-        ).to(device)
-        if self.bf16:  # what StyleTransferModule.setup does under bf16-mixed
-            self.module.loss_net.to(torch.bfloat16)
-        self.module.compute_style_targets()
-        self.opt = self.module.configure_optimizers()
+        art = torch.rand(3, size, size)
+        if kind == "johnson":
+            self.module = StyleTransferModule(art, loss_net(device), compile=compile_net)
+            self.frozen = self.module.loss_net
+            self.losses = lambda photos: self.module.losses(photos)[1]
+        elif kind == "cin":
+            from stylenet.nets.cin import CINNet
+            from stylenet.training.multistyle_module import MultiStyleModule
+
+            settings = dict.fromkeys("ab", {"content_weight": 1e5, "style_weight": 1e10})
+            net = CINNet(["a", "b"])
+            self.module = MultiStyleModule(
+                net, dict.fromkeys("ab", art), settings, loss_net(device)
+            )
+            self.frozen = self.module.loss_net
+            self.losses = lambda photos: self.module.style_losses(photos, "a")[1]
+        elif kind == "adain":
+            from stylenet.nets.adain import Encoder
+            from stylenet.training.adain_module import AdaINModule
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                self.module = AdaINModule(Encoder("random"))
+            self.frozen = self.module.encoder
+            self.losses = lambda photos: self.module.losses(photos, self.arts[: len(photos)])[1]
+            self.arts = torch.rand(16, 3, size, size, device=device)
+        else:
+            raise ValueError(f"kind {kind!r}: johnson, cin or adain")
+        self.module.to(device)
+        if self.bf16:  # what the modules' setup does under bf16-mixed
+            self.frozen.to(torch.bfloat16)
+        if kind != "adain":
+            self.module.compute_style_targets()
+        trained = [p for p in self.module.parameters() if p.requires_grad]
+        self.opt = torch.optim.Adam(trained, 1e-3)
 
     def loss(self, photos: torch.Tensor) -> torch.Tensor:
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-            return self.module.losses(photos)[1]["loss"]
+            return self.losses(photos)["loss"]
 
     def __call__(self, photos: torch.Tensor) -> None:
         loss = self.loss(photos)
@@ -140,8 +170,7 @@ class DefaultStep:
 
     def floor_s(self, photos: torch.Tensor, repeats: int) -> float:
         """The step's convolutions alone (stylenet.eval.conv_floor), in its number format."""
-        m = self.module
-        calls = conv_floor.record(lambda: self.loss(photos), m.net, m.loss_net)
+        calls = conv_floor.record(lambda: self.loss(photos), self.module)
         dtype = torch.bfloat16 if self.bf16 else torch.float32
         return conv_floor.floor_seconds(calls, dtype, self.device, repeats)
 
@@ -195,6 +224,21 @@ def bench_infer(sizes: list[str], repeats: int, device: torch.device, precision:
         dtype = compute_dtype(precision, device)
         out["floor"][size] = 1000 * conv_floor.floor_seconds(calls, dtype, device, max(repeats, 3))
     return out
+
+
+def train_families(size: int, batch: int, rounds: int, device: torch.device) -> dict:
+    """Training images/s of each kind's default step (johnson, cin, adain), alternating, and each
+    as a fraction of its own convolution floor."""
+    photos = torch.rand(batch, 3, size, size, device=device)
+    steps = {k: DefaultStep(size, device, False, k) for k in ("johnson", "cin", "adain")}
+    ms = median_ms({k: (lambda s=s: s(photos)) for k, s in steps.items()}, rounds, device)
+    floor = {k: s.floor_s(photos, 3) for k, s in steps.items()}
+    return {
+        "size": size,
+        "batch": batch,
+        "images_per_s": {k: 1000 * batch / v for k, v in ms.items()},
+        "of_floor": {k: 1000 * floor[k] / v for k, v in ms.items()},
+    }
 
 
 def bench_families(size: str, repeats: int, device: torch.device, precision: str) -> dict:
@@ -387,7 +431,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--families",
         metavar="WxH",
-        help="only compare inference ms of the model families (johnson, adain) at this size",
+        help="only compare the kinds: inference ms (johnson, adain) at this size, and training "
+        "images/s (johnson, cin, adain; 256 px, batch 4)",
     )
     p.add_argument(
         "--ckpt",
@@ -422,7 +467,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {size:>12s}  plain {shown}  default {ms:10.1f}")
         return 0
     if args.families:
-        r = bench_families(args.families, args.repeats, torch.device(args.device), args.precision)
+        device = torch.device(args.device)
+        r = bench_families(args.families, args.repeats, device, args.precision)
+        size, batch = (64, 2) if args.quick else (256, 4)
+        r["train"] = train_families(size, batch, 1 if args.quick else args.rounds, device)
         r["precision"] = str(compute_dtype(args.precision, torch.device(args.device)))
         r["load_average"] = round(os.getloadavg()[0], 2)
         print(json.dumps(r) if args.json else "\n".join(f"{k}: {v}" for k, v in r.items()))

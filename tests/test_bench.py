@@ -57,3 +57,15 @@ def test_the_floor_records_each_convolution_and_the_gradients_it_needs():
                               False, False, False)  # fmt: skip
     twice = Counter({one: 2})
     assert conv_floor.floor_seconds(twice, torch.float32, torch.device("cpu")) > 0
+
+
+@pytest.mark.slow
+def test_bench_families_trains_every_kind():
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "stylenet.bench", "--families", "64x64", "--quick", "--json"]
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+    assert res.returncode == 0, res.stderr[-2000:]
+    train = json.loads(res.stdout)["train"]
+    assert set(train["images_per_s"]) == set(train["of_floor"]) == {"johnson", "cin", "adain"}
+    assert all(v > 0 for v in train["images_per_s"].values())
+    assert all(0 < v < 2 for v in train["of_floor"].values())
