@@ -28,12 +28,12 @@ import subprocess
 import sys
 import time
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
 from stylenet.eval import conv_floor
+from stylenet.eval.timing import median_ms, timed
 from stylenet.files.images import ImageError
 from stylenet.losses.loss_net import LossNet
 from stylenet.losses.terms import content_loss, gram, style_loss
@@ -56,32 +56,6 @@ def parse_size(s: str) -> tuple[int, int]:
     """'1920x1080' (width x height) -> (height, width)."""
     w, h = (int(v) for v in s.lower().split("x"))
     return h, w
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
-def timed(fn: Callable[[], object], device: torch.device) -> float:
-    sync(device)
-    t0 = time.perf_counter()
-    fn()
-    sync(device)
-    return time.perf_counter() - t0
-
-
-def median_ms(
-    runs: dict[str, Callable[[], object]], repeats: int, device: torch.device
-) -> dict[str, float]:
-    """Median ms of each run after one warm-up each, the runs alternating (side by side)."""
-    for fn in runs.values():
-        fn()  # warm-up
-    times: dict[str, list[float]] = {k: [] for k in runs}
-    for _ in range(repeats):
-        for k, fn in runs.items():
-            times[k].append(timed(fn, device))
-    return {k: 1000 * statistics.median(v) for k, v in times.items()}
 
 
 def loss_net(device: torch.device) -> LossNet:
@@ -471,7 +445,7 @@ def main(argv: list[str] | None = None) -> int:
         r = bench_families(args.families, args.repeats, device, args.precision)
         size, batch = (64, 2) if args.quick else (256, 4)
         r["train"] = train_families(size, batch, 1 if args.quick else args.rounds, device)
-        r["precision"] = str(compute_dtype(args.precision, torch.device(args.device)))
+        r["precision"] = str(compute_dtype(args.precision, device))
         r["load_average"] = round(os.getloadavg()[0], 2)
         print(json.dumps(r) if args.json else "\n".join(f"{k}: {v}" for k, v in r.items()))
         return 0

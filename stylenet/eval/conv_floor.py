@@ -10,7 +10,6 @@ is overhead above this floor; `python -m stylenet.bench` prints each path as a f
 from __future__ import annotations
 
 import statistics
-import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +17,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from stylenet.eval.timing import timed
 
 
 @dataclass(frozen=True)
@@ -87,16 +88,7 @@ def time_call(call: ConvCall, dtype: torch.dtype, device: torch.device, repeats:
                 torch.autograd.grad(y, wrt, torch.ones_like(y))
 
     once()  # warm-up: kernel selection
-    times = []
-    for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        once()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return statistics.median(timed(once, device) for _ in range(repeats))
 
 
 def floor_seconds(
