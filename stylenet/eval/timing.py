@@ -1,7 +1,9 @@
-"""Wall-clock timing that waits for the device: one call, and several calls side by side."""
+"""Wall-clock timing that waits for the device (one call, and several calls side by side), and
+the CPU time a process has used."""
 
 from __future__ import annotations
 
+import resource
 import statistics
 import time
 from collections.abc import Callable
@@ -12,6 +14,13 @@ import torch
 def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize()
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process (all its threads) and of its children that have exited, since
+    it started: loader workers that are still running are not counted yet."""
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + kids.ru_utime + kids.ru_stime
 
 
 def timed(fn: Callable[[], object], device: torch.device) -> float:

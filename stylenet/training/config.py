@@ -40,6 +40,13 @@ def check_run(cfg: DictConfig) -> None:
     lr = cfg.get("lr")
     if not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
         raise ConfigError(f"lr={lr!r} must be a finite number > 0")
+    for key in ("cpu_minutes", "snapshot_minutes"):
+        v = cfg.get(key) or 0
+        if not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+            raise ConfigError(f"{key}={v!r} must be a finite number >= 0 (0: off)")
+    kind = cfg.model.get("kind", "johnson")
+    if cfg.get("snapshot_minutes") and kind != "johnson":
+        raise ConfigError(f"snapshot_minutes: single-style nets only, not model.kind={kind}")
     if cfg.data.source in ("coco", "folder"):
         root = cfg.data.get("root")
         if not root or not resolve_path(root).is_dir():

@@ -17,6 +17,7 @@ from stylenet.losses.loss_net import LossNet
 from stylenet.nets.adain import Encoder
 from stylenet.nets.cin import CINNet
 from stylenet.nets.stylebank import StyleBankNet
+from stylenet.stylize.checkpoint import save_model
 from stylenet.training.adain_module import AdaINModule
 from stylenet.training.config import (
     ConfigError,
@@ -63,6 +64,48 @@ def johnson_init(cfg: DictConfig, net: torch.nn.Module) -> dict[str, Any]:
 def fit(cfg: DictConfig, run_dir: Path) -> Path:
     """Build everything from cfg, train, export; returns the exported checkpoint path."""
     return RECIPES[cfg.model.get("kind", "johnson")](cfg, run_dir)
+
+
+def johnson_meta(
+    cfg: DictConfig,
+    module: StyleTransferModule,
+    style_path: Path,
+    init_meta: dict[str, Any],
+    run_steps: int,
+) -> dict[str, Any]:
+    """What a single-style model file records after run_steps steps of this run."""
+    normalize = bool(cfg.loss.get("normalize", False))
+    meta = {
+        "style": cfg.style.name,
+        "steps": run_steps + int(init_meta.get("steps", 0)),
+        "training": {
+            "style_image": str(style_path),
+            "content_layers": list(cfg.loss.content_layers),
+            "style_layers": list(cfg.loss.style_layers),
+            "content_weight": cfg.style.content_weight,
+            "style_weight": cfg.style.style_weight,
+            "tv_weight": cfg.style.tv_weight,
+            "vgg_weights": str(cfg.loss.vgg_weights),
+            "image_size": cfg.data.image_size,
+            "arch": cfg.loss.arch,
+            "style_size": cfg.style.image_size,
+            "style_luminance_only": module.objective.style_luminance_only,
+            "normalize": normalize,
+            "color_weight": module.objective.color_weight,
+            "cartoon_weight": module.objective.cartoon_weight,
+            "temporal_weight": module.hparams.temporal_weight,
+            "batch_size": cfg.data.batch_size,
+            "lr": cfg.lr,
+            "run_steps": run_steps,
+        },
+    }
+    if init_meta:
+        meta["training"]["init"] = {
+            "file": Path(init_meta["file"]).name,
+            "style": init_meta.get("style"),
+            "steps": init_meta.get("steps"),
+        }
+    return meta
 
 
 def fit_johnson(cfg: DictConfig, run_dir: Path) -> Path:
@@ -112,39 +155,15 @@ def fit_johnson(cfg: DictConfig, run_dir: Path) -> Path:
     )
     init_meta = johnson_init(cfg, module.net)  # a resume then restores its own weights
     data = PhotoDataModule(**cfg.data, seed=cfg.seed)
-    trainer = run_training(cfg, run_dir, module, data, precision)
+
+    def snapshot(path: Path, step: int, seconds: float) -> None:
+        meta = johnson_meta(cfg, module, style_path, init_meta, step)
+        save_model(path, module.net, {**meta, "cpu_seconds": seconds})
+
+    trainer = run_training(cfg, run_dir, module, data, precision, snapshot)
     if trainer.global_rank != 0:
         return run_dir / "checkpoints" / "last.ckpt"
-    meta = {
-        "style": cfg.style.name,
-        "steps": trainer.global_step + int(init_meta.get("steps", 0)),
-        "training": {
-            "style_image": str(style_path),
-            "content_layers": list(cfg.loss.content_layers),
-            "style_layers": list(cfg.loss.style_layers),
-            "content_weight": cfg.style.content_weight,
-            "style_weight": cfg.style.style_weight,
-            "tv_weight": cfg.style.tv_weight,
-            "vgg_weights": str(cfg.loss.vgg_weights),
-            "image_size": cfg.data.image_size,
-            "arch": cfg.loss.arch,
-            "style_size": cfg.style.image_size,
-            "style_luminance_only": module.objective.style_luminance_only,
-            "normalize": normalize,
-            "color_weight": module.objective.color_weight,
-            "cartoon_weight": module.objective.cartoon_weight,
-            "temporal_weight": module.hparams.temporal_weight,
-            "batch_size": cfg.data.batch_size,
-            "lr": cfg.lr,
-            "run_steps": trainer.global_step,
-        },
-    }
-    if init_meta:
-        meta["training"]["init"] = {
-            "file": Path(init_meta["file"]).name,
-            "style": init_meta.get("style"),
-            "steps": init_meta.get("steps"),
-        }
+    meta = johnson_meta(cfg, module, style_path, init_meta, trainer.global_step)
     out = Path(cfg.export_dir) / f"{cfg.style.name}.ckpt"
     export(out, module.net, meta, run_dir)
     if cfg.get("evaluate") and cfg.evaluate.steps > 0:

@@ -8,6 +8,7 @@ import logging
 import netrc
 import os
 import signal
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import Callback, ModelCheckpoint
 
 from stylenet.eval.held_out import evaluate, format_table, load_photos, table_rows
+from stylenet.eval.timing import cpu_seconds
 from stylenet.stylize.checkpoint import CheckpointError, load_model, save_model
 from stylenet.stylize.shipped import resolve_model
 from stylenet.training.config import ConfigError, resolve_path
@@ -63,6 +65,47 @@ class StopOnSignal(Callback):
         self._previous = {}
 
 
+class CpuClock(Callback):
+    """CPU time as the clock of a run: every `snapshot_minutes` of it, `snapshot(path, step,
+    seconds)` writes the net to snapshots/cpu_<seconds>.ckpt (also at the start and the end);
+    after `cpu_minutes` training stops as after its last step. 0 turns either off. The time
+    counts from the process's start (loading, style targets and validation included), so use
+    data.num_workers=0 for loader work to be counted too."""
+
+    def __init__(
+        self,
+        folder: Path,
+        snapshot: Callable[[Path, int, float], None] | None,
+        snapshot_minutes: float,
+        cpu_minutes: float,
+    ) -> None:
+        self.folder, self.snapshot = folder, snapshot
+        self.every, self.budget = 60 * snapshot_minutes, 60 * cpu_minutes
+        self.last: tuple[int, float] | None = None  # (step, seconds) of the last snapshot
+
+    def _save(self, trainer: pl.Trainer) -> None:
+        seconds = cpu_seconds()
+        if self.snapshot and trainer.is_global_zero and self.every > 0:
+            self.snapshot(self.folder / f"cpu_{round(seconds):06d}.ckpt", trainer.global_step,
+                          seconds)  # fmt: skip
+        self.last = (trainer.global_step, seconds)
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._save(trainer)
+
+    def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
+        seconds = cpu_seconds()
+        if self.budget > 0 and seconds >= self.budget and not trainer.should_stop:
+            log.info("cpu_minutes: %.1f CPU minutes used, stopping", seconds / 60)
+            trainer.should_stop = True
+        elif self.every > 0 and self.last and seconds - self.last[1] >= self.every:
+            self._save(trainer)
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.last and self.last[0] != trainer.global_step:
+            self._save(trainer)
+
+
 def load_init(init: str) -> tuple[torch.nn.Module, dict[str, Any], Path]:
     """(net, meta, file) of model.init: a path (or relative to the project), the user's
     checkpoints/<name>.ckpt, or a shipped model's name; ConfigError if it cannot be used."""
@@ -98,10 +141,22 @@ def build_logger(cfg: DictConfig, run_dir: Path) -> Any:
 
 
 def run_training(
-    cfg: DictConfig, run_dir: Path, module: pl.LightningModule, data: Any, precision: str
+    cfg: DictConfig,
+    run_dir: Path,
+    module: pl.LightningModule,
+    data: Any,
+    precision: str,
+    snapshot: Callable[[Path, int, float], None] | None = None,
 ) -> pl.Trainer:
     """Fit with the run folder's machinery (periodic and final last.ckpt, resume from ckpt_path,
-    Ctrl-C/SIGTERM stop, loggers, unreadable-file report); raises Interrupted after a signal."""
+    Ctrl-C/SIGTERM stop, loggers, unreadable-file report, CPU-time snapshots and budget);
+    raises Interrupted after a signal."""
+    clock = CpuClock(  # check_run allows snapshot_minutes where a snapshot function is passed
+        run_dir / "snapshots",
+        snapshot,
+        float(cfg.get("snapshot_minutes") or 0),
+        float(cfg.get("cpu_minutes") or 0),
+    )
     ckpt_dir = run_dir / "checkpoints"
     checkpoint = ModelCheckpoint(
         dirpath=ckpt_dir, save_last=True, save_top_k=0, every_n_train_steps=cfg.checkpoint_every
@@ -110,7 +165,7 @@ def run_training(
     trainer = pl.Trainer(
         **{**OmegaConf.to_container(cfg.trainer, resolve=True), "precision": precision},
         logger=build_logger(cfg.logger, run_dir),
-        callbacks=[checkpoint, stop],
+        callbacks=[checkpoint, stop, clock],
         plugins=[SafeCheckpointIO()],
         default_root_dir=str(run_dir),
     )
