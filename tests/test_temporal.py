@@ -102,3 +102,49 @@ def test_a_cel_net_is_held_steady_after_its_cel_stage():
     assert torch.allclose(got, want) and not torch.allclose(got, before_cel)
     got.backward()
     assert module.net.net[0][1].weight.grad.abs().sum() > 0
+
+
+def test_a_cin_style_with_the_cel_stage_is_held_steady_after_it():
+    """The multi-style module compares a cel style after the cel stage too, and only that style."""
+    import functools
+
+    import pytest
+
+    from stylenet.losses import temporal
+    from stylenet.losses.loss_net import LossNet
+    from stylenet.nets.cin import CINNet
+    from stylenet.nets.transform_net import finish
+    from stylenet.training.multistyle_module import MultiStyleModule
+
+    with pytest.warns(UserWarning, match="RANDOM"):
+        loss_net = LossNet(["relu1_2", "relu2_2"], weights="random")
+    torch.manual_seed(0)
+    net = CINNet(["cel", "paint"], channels=8, num_residual=1, cel=["cel"])
+    settings = {s: {"temporal_weight": 1.0} for s in net.styles}
+    images = {s: torch.rand(3, 32, 32) for s in net.styles}
+    module = MultiStyleModule(
+        net, images, settings, loss_net, content_layers=["relu2_2"], style_layers=["relu1_2"],
+        channels_last=False,
+    )  # fmt: skip
+    module.train()
+    photos = torch.rand(2, 3, 32, 32)
+    parts = {"loss": torch.zeros(())}
+
+    def term(style: str, y, forward) -> torch.Tensor:
+        gen = torch.Generator().manual_seed(3)
+        return temporal.with_temporal(parts, photos, y, forward, 1.0, module.motion, gen)[
+            "temporal_loss"
+        ]
+
+    for style, cel in (("cel", True), ("paint", False)):
+        forward = functools.partial(net, style=style)
+        y = forward(photos)
+        got = module.with_temporal(photos, y, parts, style, torch.Generator().manual_seed(3))
+        after = term(style, finish(y, photos, False, True),
+                     lambda x, f=forward: finish(f(x), x, False, True))  # fmt: skip
+        before = term(style, y, forward)
+        want, other = (after, before) if cel else (before, after)
+        assert torch.allclose(got["temporal_loss"], want), style
+        assert not torch.allclose(got["temporal_loss"], other), style
+    got["temporal_loss"].backward()
+    assert net.body.net[0][1].weight.grad.abs().sum() > 0

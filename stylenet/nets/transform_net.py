@@ -5,6 +5,8 @@ Image in [0, 1] -> stylized image in [0, 1] of exactly the same H x W.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -63,6 +65,19 @@ def finish(y: torch.Tensor, photo: torch.Tensor, photo_colors: bool, cel: bool) 
         return y
     scale = cel_scale(*y.shape[-2:])
     return cartoon(y, line_strength=0.8, line_tau=0.96, line_pass=3, scale=scale)
+
+
+def as_seen(
+    y: torch.Tensor,
+    photos: torch.Tensor,
+    forward: Callable[[torch.Tensor], torch.Tensor],
+    cel: bool,
+) -> tuple[torch.Tensor, Callable[[torch.Tensor], torch.Tensor]]:
+    """(output, forward) as users see them. In training mode a cel net skips its fixed cel stage;
+    with cel both go through it, so a loss on them (the temporal one) sees its lines and steps."""
+    if not cel:
+        return y, forward
+    return finish(y, photos, False, True), lambda x: finish(forward(x), x, False, True)
 
 
 def to_pixels(

@@ -17,7 +17,7 @@ from stylenet.files.images import save_image, to_pil
 from stylenet.losses import temporal
 from stylenet.losses.loss_net import LossNet
 from stylenet.losses.objective import StyleObjective
-from stylenet.nets.transform_net import TransformNet, finish
+from stylenet.nets.transform_net import TransformNet, as_seen
 
 log = logging.getLogger(__name__)
 FINITE_CHECK_EVERY = 10  # steps between host syncs that check the loss stayed finite
@@ -189,10 +189,7 @@ class StyleTransferModule(GuardedModule):
         weight = self.hparams.temporal_weight
         if weight <= 0 and self.training:
             return parts
-        forward = self._net_forward
-        if self.net.cel and self.net.training:  # compare what users see: after the cel stage
-            y = finish(y, photos, False, True)
-            forward = lambda x: finish(self._net_forward(x), x, False, True)  # noqa: E731
+        y, forward = as_seen(y, photos, self._net_forward, self.net.cel and self.net.training)
         return temporal.with_temporal(parts, photos, y, forward, weight, self.motion, generator)
 
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:

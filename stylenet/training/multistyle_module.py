@@ -30,6 +30,7 @@ from stylenet.losses.objective import StyleObjective
 from stylenet.losses.temporal import Motion, with_temporal
 from stylenet.nets.cin import CINNet
 from stylenet.nets.stylebank import StyleBankNet
+from stylenet.nets.transform_net import as_seen
 from stylenet.training.johnson_module import GuardedModule, StyleTransferModule
 
 MULTI_STYLE_KINDS = ("cin", "stylebank")
@@ -147,6 +148,17 @@ class MultiStyleModule(StyleTransferModule):
         y = self.net(photos, None)
         return y, F.mse_loss(y.float(), photos.float())
 
+    def with_temporal(
+        self, photos: torch.Tensor, y: torch.Tensor, parts: dict, style: str, generator=None
+    ) -> dict[str, torch.Tensor]:
+        """parts with the style's temporal loss added while its weight is above 0; a style with
+        the cel stage is compared after it, as in StyleTransferModule.with_temporal."""
+        if (weight := self.temporal_weights[style]) <= 0:
+            return parts
+        cel = self.net.training and style in getattr(self.net, "cel", ())  # StyleBank: none
+        y, forward = as_seen(y, photos, functools.partial(self.net, style=style), cel)
+        return with_temporal(parts, photos, y, forward, weight, self.motion, generator)
+
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
         style = self.branch(self.global_step)
         if style is None:
@@ -155,9 +167,7 @@ class MultiStyleModule(StyleTransferModule):
             self._recent["autoencoder"] = {"reconstruction_loss": mse.detach()}
         else:
             y, parts = self.style_losses(batch, style)
-            if (weight := self.temporal_weights[style]) > 0:
-                forward = functools.partial(self.net, style=style)
-                parts = with_temporal(parts, batch, y, forward, weight, self.motion)
+            parts = self.with_temporal(batch, y, parts, style)
             loss = parts["loss"]
             self._recent[style] = {k: v.detach() for k, v in parts.items()}
         # every branch's latest losses at every step: whatever step the logger samples shows all
