@@ -32,6 +32,7 @@ from stylenet.stylize.checkpoint import CheckpointError
 from stylenet.stylize.shipped import DamagedModelError
 from stylenet.stylize.stylizer import UsageError, parse_mix
 from stylenet.stylize.video import VIDEO_SUFFIXES, VideoError, find_videos, stylize_video
+from stylenet.stylize.work_size import at_work_size
 
 
 def expand_inputs(items: Iterable[str], skip_suffix: str | tuple[str, ...] = "") -> Iterator[Path]:
@@ -118,6 +119,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="style strength 0..1: blend of photo (0) and stylized (1) pixels (default 1)",
     )
     p.add_argument(
+        "--work-size",
+        type=int,
+        metavar="PX",
+        help="stylize photos and frames shrunk to this long side, then enlarge the result: "
+        "brush strokes and outlines as large as on a photo of that size (e.g. 1024 for a "
+        "12-megapixel photo; default: the photo's own size)",
+    )
+    p.add_argument(
         "--temporal-blend",
         type=float,
         default=0.0,
@@ -148,6 +157,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error(f"--style-size {args.style_size} is too small")
     if not 0.0 <= args.temporal_blend < 1.0:
         p.error(f"--temporal-blend {args.temporal_blend} must be at least 0 and below 1")
+    if args.work_size is not None and args.work_size < 64:
+        p.error(f"--work-size {args.work_size} must be at least 64 (pixels on the long side)")
     return args
 
 
@@ -229,6 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     for src, style, run in jobs:
         dst = output_path(src, style, args.output_dir)
+        run = at_work_size(run, args.work_size)
         try:
             check_output(src, dst, args.overwrite)
             if src.suffix.lower() in VIDEO_SUFFIXES:
