@@ -48,12 +48,15 @@ from stylenet.ops.preserve_color import PRESERVE_METHODS  # noqa: E402
 from stylenet.stylize.checkpoint import CheckpointError  # noqa: E402
 from stylenet.stylize.shipped import SHIPPED_DIR, shipped_sums, verified  # noqa: E402
 from stylenet.stylize.stylizer import Bound, Stylizer, Summary, UsageError, read_summary  # noqa: E402
+from stylenet.stylize.work_size import at_work_size  # noqa: E402
 
 MODEL_SUFFIXES = (".ckpt", ".safetensors")
 MAX_MEGAPIXELS = 16.0  # 4000 x 4000, or a 4000 x 3000 phone photo with room to spare
 NO_COLOR = "off"
 SHIPPED = " (shipped)"  # the label suffix of a shipped model
 LIVE_SIZE = 256  # the live webcam view's default long side
+FULL_SIZE = "photo's size"  # the working-size choice that stylizes at full size
+WORK_SIZES = [FULL_SIZE, "2048", "1024", "512"]
 DEFAULT_ART = SHIPPED_DIR.parent / "data" / "styles" / "starry_night.jpg"  # AdaIN's first artwork
 
 
@@ -233,8 +236,10 @@ class Service:
         alpha: float = 1.0,
         strength: float = 1.0,
         color: str = NO_COLOR,
+        work_size: str = FULL_SIZE,
     ) -> tuple[tuple[str, str], str]:
-        """((photo, result), result): the stylized photo written as <stem>_<style>.<ext>."""
+        """((photo, result), result): the stylized photo written as <stem>_<style>.<ext>;
+        work_size (px, long side) as infer.py --work-size."""
         photo = upload_path(payload)
         if not photo:
             raise fail("Upload a photo first (or take one with the webcam).")
@@ -256,7 +261,8 @@ class Service:
         except (CheckpointError, RuntimeError, OSError, ValueError) as e:  # as infer.py's
             raise fail(f"error: {e}") from None
         try:
-            styled = run(image)
+            size = None if work_size in (None, FULL_SIZE) else int(work_size)
+            styled = at_work_size(run, size)(image)
         except MemoryError:
             raise fail("error: not enough memory for this photo") from None
         preserve = None if color == NO_COLOR else color
@@ -362,6 +368,12 @@ def build_app(
                     label="Keep the photo's colours (luminance: exact colours; "
                     "histogram: the photo's palette)",
                 )
+                work_size = gr.Radio(
+                    WORK_SIZES,
+                    value=FULL_SIZE,
+                    label="Stylize at (long side, px): smaller gives larger brush strokes on "
+                    "big photos; the result keeps the photo's size",
+                )
                 go = gr.Button("Stylize", variant="primary")
             with gr.Column():
                 compare = gr.ImageSlider(label="Before / after (drag the handle)", type="filepath")
@@ -391,7 +403,7 @@ def build_app(
         again.click(s.refresh, pick, [pick, missing]).then(s.controls, [pick, style], extra)
         pick.change(s.controls, [pick, style], extra)
         photo.upload(s.check_upload, photo, None, preprocess=False)
-        inputs = [photo, pick, style, art, alpha, strength, color]
+        inputs = [photo, pick, style, art, alpha, strength, color, work_size]
         go.click(s.run, inputs, [compare, result], preprocess=False)
     return app
 

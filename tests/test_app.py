@@ -298,6 +298,22 @@ def test_model_list_holds_own_and_shipped_models(tmp_path):
     assert note["value"].startswith(f"No models in `{(tmp_path / 'empty').resolve()}`")
 
 
+def test_the_working_size_stylizes_as_infer_does(tmp_path, content_dir):
+    big = tmp_path / "big.png"
+    save_image(load_image(content_dir / PHOTO, max_side=640), big)
+    user = tmp_path / "user"
+    user.mkdir()
+    torch.manual_seed(0)
+    model = save_model(user / "ink.ckpt", TransformNet(8, 1), {"style": "ink"})
+    s = service(tmp_path, user, tmp_path / "shipped")
+    _, out = s.run({"path": str(big)}, "ink.ckpt", work_size="512")
+    got = np.asarray(Image.open(out))
+    assert got.shape == np.asarray(Image.open(big)).shape
+    assert np.array_equal(got, infer_output(model, big, tmp_path / "w", "--work-size", "512"))
+    _, full = s.run({"path": str(big)}, "ink.ckpt")
+    assert not np.array_equal(np.asarray(Image.open(full)), got)
+
+
 def test_shipped_and_own_models_stylize_as_infer(tmp_path, photo):
     shipped, user = tmp_path / "shipped", tmp_path / "user"
     torch.manual_seed(0)
