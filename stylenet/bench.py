@@ -58,10 +58,22 @@ def parse_size(s: str) -> tuple[int, int]:
     return h, w
 
 
-def loss_net(device: torch.device) -> LossNet:
+def loss_net(device: torch.device, extra_layers: list[str] | None = None) -> LossNet:
+    """The random-weight VGG16; with extra_layers, every call also runs on to them (their
+    features are dropped): the loss network not cut at its last used layer."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return LossNet(CONTENT + STYLE, weights="random").to(device)
+        vgg = LossNet(CONTENT + STYLE + (extra_layers or []), weights="random").to(device)
+    if extra_layers:
+        forward = vgg.forward
+
+        def uncut(x: torch.Tensor, layers=None) -> dict[str, torch.Tensor]:
+            wanted = list(layers or CONTENT + STYLE)
+            out = forward(x, wanted + list(extra_layers))
+            return {k: out[k] for k in wanted}
+
+        vgg.forward = uncut
+    return vgg
 
 
 class PlainStep:
@@ -92,13 +104,27 @@ class DefaultStep:
     (StyleTransferModule), cin (MultiStyleModule, one of two styles) or adain (AdaINModule, the
     decoder against batch-sized random artworks)."""
 
-    def __init__(self, size: int, device: torch.device, compile_net: bool, kind: str = "johnson"):
+    def __init__(
+        self,
+        size: int,
+        device: torch.device,
+        compile_net: bool = False,
+        kind: str = "johnson",
+        bf16: bool | None = None,
+        channels_last: bool = True,
+        extra_layers: list[str] | None = None,
+    ):
+        """bf16 (None: where native), channels_last and extra_layers (VGG layers computed but
+        not used) change one lever of the johnson step at a time (see LEVERS)."""
         torch.manual_seed(0)
-        self.bf16 = has_bf16(device)
+        self.bf16 = has_bf16(device) if bf16 is None else bf16
         self.device = device
         art = torch.rand(3, size, size)
         if kind == "johnson":
-            self.module = StyleTransferModule(art, loss_net(device), compile=compile_net)
+            vgg = loss_net(device, extra_layers)
+            self.module = StyleTransferModule(
+                art, vgg, compile=compile_net, channels_last=channels_last
+            )
             self.frozen = self.module.loss_net
             self.losses = lambda photos: self.module.losses(photos)[1]
         elif kind == "cin":
@@ -198,6 +224,62 @@ def bench_infer(sizes: list[str], repeats: int, device: torch.device, precision:
         dtype = compute_dtype(precision, device)
         out["floor"][size] = 1000 * conv_floor.floor_seconds(calls, dtype, device, max(repeats, 3))
     return out
+
+
+LEVERS = {  # DefaultStep's options with one lever changed from train.py's step
+    "default": {},
+    "float32 (no bf16 autocast)": {"bf16": False},
+    "NCHW loss network": {"channels_last": False},
+    "VGG not cut (on to relu5_3)": {"extra_layers": ["relu5_3"]},
+    "torch.compile transform net": {"compile_net": True},
+}
+
+
+def bench_levers(size: int, batch: int, rounds: int, device: torch.device) -> dict:
+    """Training images/s of the default step and of variants with one lever changed (LEVERS),
+    alternating; the default step on one thread; decoding and cropping one real photo."""
+    from stylenet.files.images import load_image
+
+    photos = torch.rand(batch, 3, size, size, device=device)
+    steps = {k: DefaultStep(size, device, **opts) for k, opts in LEVERS.items()}
+    first = {k: timed(lambda s=s: s(photos), device) for k, s in steps.items()}  # compiles
+    ms = median_ms({k: (lambda s=s: s(photos)) for k, s in steps.items()}, rounds, device)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        one = median_ms({"default": lambda: steps["default"](photos)}, rounds, device)["default"]
+    finally:
+        torch.set_num_threads(threads)
+    photo = Path(__file__).resolve().parent.parent / "data" / "photos" / "chelsea.png"
+    decode = median_ms({"decode": lambda: load_image(photo, max_side=size)}, 5, device)["decode"]
+    return {
+        "size": size,
+        "batch": batch,
+        "threads": threads,
+        "images_per_s": {k: 1000 * batch / v for k, v in ms.items()},
+        "vs_default": {k: ms["default"] / v for k, v in ms.items()},
+        "first_step_s": first,
+        "one_thread_images_per_s": 1000 * batch / one,
+        "decode_ms_per_photo": decode,
+        "decode_of_step": decode * batch / ms["default"],
+    }
+
+
+def levers_report(r: dict) -> str:
+    lines = [f"training, {r['size']} px, batch {r['batch']}: one lever changed at a time", ""]
+    lines.append(f"{'':32s}{'images/s':>10s}{'vs default':>12s}{'first step s':>14s}")
+    for k, v in r["images_per_s"].items():
+        lines.append(f"{k:32s}{v:10.2f}{r['vs_default'][k]:11.2f}x{r['first_step_s'][k]:14.1f}")
+    per = r["one_thread_images_per_s"]
+    lines.append(
+        f"\ndefault on 1 thread: {per:.2f} images/s ({r['threads']} threads: "
+        f"{r['images_per_s']['default']:.2f}, {r['images_per_s']['default'] / per:.2f}x)"
+    )
+    lines.append(
+        f"decoding and shrinking one photo: {r['decode_ms_per_photo']:.0f} ms "
+        f"({r['decode_of_step']:.0%} of a step's time per batch, in the loader's workers)"
+    )
+    return "\n".join(lines)
 
 
 def train_families(size: int, batch: int, rounds: int, device: torch.device) -> dict:
@@ -409,6 +491,12 @@ def main(argv: list[str] | None = None) -> int:
         "images/s (johnson, cin, adain; 256 px, batch 4)",
     )
     p.add_argument(
+        "--levers",
+        action="store_true",
+        help="only training: the default step against variants with one lever changed "
+        "(bf16, channels_last, the cut loss network, torch.compile), threads and decoding",
+    )
+    p.add_argument(
         "--ckpt",
         metavar="MODEL",
         help="only time inference of this model (any kind; a file or a name as for infer.py) at "
@@ -439,6 +527,12 @@ def main(argv: list[str] | None = None) -> int:
             plain = r["ms"]["plain"].get(size)
             shown = f"{plain:10.1f}" if plain is not None else f"{'-':>10s}"
             print(f"  {size:>12s}  plain {shown}  default {ms:10.1f}")
+        return 0
+    if args.levers:
+        size, batch = (64, 2) if args.quick else (256, 4)
+        r = bench_levers(size, batch, 1 if args.quick else args.rounds, torch.device(args.device))
+        r["load_average"] = round(os.getloadavg()[0], 2)
+        print(json.dumps(r) if args.json else levers_report(r))
         return 0
     if args.families:
         device = torch.device(args.device)

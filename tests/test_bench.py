@@ -69,3 +69,20 @@ def test_bench_families_trains_every_kind():
     assert set(train["images_per_s"]) == set(train["of_floor"]) == {"johnson", "cin", "adain"}
     assert all(v > 0 for v in train["images_per_s"].values())
     assert all(0 < v < 2 for v in train["of_floor"].values())
+
+
+def test_bench_levers_changes_one_lever_at_a_time(monkeypatch):
+    from stylenet import bench
+
+    levers = {k: v for k, v in bench.LEVERS.items() if "compile" not in k}  # a minute to compile
+    monkeypatch.setattr(bench, "LEVERS", levers)
+    r = bench.bench_levers(64, 2, 1, torch.device("cpu"))
+    assert set(r["images_per_s"]) == set(levers) and r["vs_default"]["default"] == 1
+    assert all(v > 0 for v in r["images_per_s"].values()) and r["one_thread_images_per_s"] > 0
+    assert 0 < r["decode_ms_per_photo"] < 1000
+    vgg = bench.DefaultStep(64, torch.device("cpu"), extra_layers=["relu5_3"]).module.loss_net
+    ran = []
+    vgg.features[-1].register_forward_hook(lambda *_: ran.append(True))
+    assert list(vgg(torch.rand(1, 3, 64, 64), ["relu1_2"])) == ["relu1_2"] and ran
+    assert not bench.DefaultStep(64, torch.device("cpu"), bf16=False).bf16
+    assert "default" in bench.levers_report(r) and "1 thread" in bench.levers_report(r)

@@ -69,8 +69,8 @@ class CpuClock(Callback):
     """CPU time as the clock of a run: every `snapshot_minutes` of it, `snapshot(path, step,
     seconds)` writes the net to snapshots/cpu_<seconds>.ckpt (also at the start and the end);
     after `cpu_minutes` training stops as after its last step. 0 turns either off. The time
-    counts from the process's start (loading, style targets and validation included), so use
-    data.num_workers=0 for loader work to be counted too."""
+    counts from the process's start (loading, style targets and validation included; a resumed
+    run counts from its own start), so use data.num_workers=0 for loader work to be counted too."""
 
     def __init__(
         self,
@@ -95,10 +95,13 @@ class CpuClock(Callback):
 
     def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
         seconds = cpu_seconds()
-        if self.budget > 0 and seconds >= self.budget and not trainer.should_stop:
-            log.info("cpu_minutes: %.1f CPU minutes used, stopping", seconds / 60)
-            trainer.should_stop = True
-        elif self.every > 0 and self.last and seconds - self.last[1] >= self.every:
+        if self.budget > 0 and not trainer.should_stop:
+            # under ddp every rank stops at the same step: the first one out of time decides
+            if trainer.strategy.reduce_boolean_decision(seconds >= self.budget, all=False):
+                log.info("cpu_minutes: %.1f CPU minutes used, stopping", seconds / 60)
+                trainer.should_stop = True
+                return
+        if self.every > 0 and self.last and seconds - self.last[1] >= self.every:
             self._save(trainer)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
