@@ -233,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     except (CheckpointError, UsageError, ImageError, RuntimeError, OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1 if isinstance(e, DamagedModelError) else 2
+    runs = [(style, at_work_size(run, args.work_size)) for style, run in runs]
     done = failed = 0
     suffixes = tuple(f"_{style}" for style, _ in runs)
     jobs = (
@@ -240,7 +241,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     for src, style, run in jobs:
         dst = output_path(src, style, args.output_dir)
-        run = at_work_size(run, args.work_size)
         try:
             check_output(src, dst, args.overwrite)
             if src.suffix.lower() in VIDEO_SUFFIXES:
