@@ -30,6 +30,7 @@ def test_ddp_two_cpu_processes(tmp_path):
         "data.num_workers=0",
         "style.image_size=64",
         "loss.vgg_weights=random",
+        "model.init=null",
         "logger=csv",
         f"hydra.run.dir={run}",
         f"export_dir={export}",

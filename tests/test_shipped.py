@@ -207,3 +207,30 @@ def test_model_init_continues_a_single_style_net_and_starts_cin_from_it(tmp_path
     bad = train(tmp_path / "d", "style=wave", f"model.init={a}", "model.channels=16")
     said = bad.stdout + bad.stderr
     assert bad.returncode == 2 and "error: model.init=" in said and "differs" in said, said
+
+
+def test_model_init_auto_picks_the_shipped_net_of_the_style_else_starry_night():
+    from stylenet.training.recipes import auto_init
+
+    assert auto_init("wave", TransformNet()) == shipped.verified("wave")
+    assert auto_init("ink", TransformNet()) == shipped.verified("starry_night")  # a new painting
+    assert auto_init("anime", TransformNet(photo_colors=True, cel=True)) is None  # not measured
+    assert auto_init("wave", TransformNet(channels=16)) is None  # no shipped net of that size
+    assert auto_init("wave", TransformNet(output="residual")) is None
+
+
+@pytest.mark.slow
+def test_default_training_of_a_painting_starts_from_its_shipped_net(tmp_path):
+    """model.init=auto (the default): the run says where it starts, its first loss is far below a
+    fresh net's, and the export counts the shipped steps on."""
+    warm = train(tmp_path / "a", "style=kandinsky", "model.init=auto", "trainer.max_steps=2")
+    assert warm.returncode == 0, warm.stderr[-3000:]
+    log = (tmp_path / "a" / "train.log").read_text()
+    assert "model.init=auto: starting from the shipped kandinsky" in log
+    fresh = train(tmp_path / "b", "style=kandinsky", "trainer.max_steps=2")  # QUICK: from scratch
+    assert fresh.returncode == 0, fresh.stderr[-3000:]
+    assert losses(tmp_path / "a")[0] < 0.5 * losses(tmp_path / "b")[0]
+    _, meta = load_model(tmp_path / "a" / "export" / "kandinsky.ckpt")
+    shipped_steps = load_model(shipped.verified("kandinsky"))[1]["steps"]
+    assert meta["training"]["init"]["style"] == "kandinsky"
+    assert meta["steps"] == shipped_steps + 2

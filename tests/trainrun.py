@@ -10,7 +10,8 @@ from pathlib import Path
 
 from conftest import ROOT
 
-# 64 px crops, batch 2, random VGG, CSV logs every step: a step takes a fraction of a second
+# 64 px crops, batch 2, random VGG, from scratch, CSV logs every step: a step takes a fraction
+# of a second
 QUICK = [
     "loss.vgg_weights=random",
     "logger=csv",
@@ -20,6 +21,7 @@ QUICK = [
     "trainer.log_every_n_steps=1",
     "trainer.val_check_interval=1000",
     "style.image_size=64",
+    "model.init=null",
 ]
 
 

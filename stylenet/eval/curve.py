@@ -18,7 +18,8 @@ from stylenet.stylize.checkpoint import load_model
 SAME_OBJECTIVE = ("style_image", "content_layers", "style_layers", "content_weight",
                   "style_weight", "tv_weight", "style_luminance_only", "cartoon_weight",
                   "color_weight")  # fmt: skip
-COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
+COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e",
+           "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22")  # fmt: skip
 
 
 def snapshot_files(run_dir: Path) -> list[Path]:
