@@ -9,7 +9,7 @@ from conftest import psnr
 
 from stylenet.files.images import load_image
 from stylenet.nets.transform_net import TransformNet
-from stylenet.stylize.strips import _rows, stylize_strips
+from stylenet.stylize.strips import _padded_strip, _replicated_strip, _rows, stylize_strips
 
 
 def styled_net(
@@ -75,3 +75,22 @@ def test_strips_vs_untiled_on_a_1024_photo(content_dir):
     # many strips per layer (small strips), bf16 activations: still no visible seams
     assert psnr(stylize_strips(net, x, torch.bfloat16, rows=40), ref) >= 40
     assert psnr(stylize_strips(net, x, torch.float32, rows=40), ref) >= 60
+
+
+def test_every_strip_is_the_rows_of_the_padded_image():
+    """Each strip, at the edges too, holds exactly the rows of F.pad's reflected or zero-padded
+    image, and the upsampling's strips those of the edge-replicated one."""
+    for h in (5, 9, 17):
+        x = torch.randn(1, 3, h, 11)
+        xv = x.permute(0, 2, 3, 1)
+        for pad in (0, 1, 4):
+            for mode, fmode in (("reflect", "reflect"), ("zeros", "constant")):
+                full = F.pad(x, (pad,) * 4, mode=fmode).permute(0, 2, 3, 1)
+                for a in range(h + 2 * pad):
+                    for b in range(a + 1, h + 2 * pad + 1):
+                        strip = _padded_strip(xv, a, b, pad, torch.float32, mode)
+                        assert torch.equal(strip, full[:, a:b]), (h, pad, mode, a, b)
+        edge = F.pad(x, (1,) * 4, mode="replicate").permute(0, 2, 3, 1)
+        for a in range(h):
+            for b in range(a + 1, h + 1):
+                assert torch.equal(_replicated_strip(xv, a, b, torch.float32), edge[:, a : b + 2])

@@ -46,20 +46,26 @@ def _padded_strip(
 ) -> torch.Tensor:
     """Rows a..b-1 of pad(x) (mode reflect or zeros), from the NHWC view xv, as NHWC."""
     n, h, w, c = xv.shape
-    if a == 0 and b == h + 2 * pad:  # the whole image: one copy
-        x = xv.permute(0, 3, 1, 2).to(dtype)
-        if pad:
-            x = F.pad(x, (pad,) * 4, mode="reflect" if mode == "reflect" else "constant")
-        return x.permute(0, 2, 3, 1)
+    if not pad and a == 0 and b == h:  # the whole image, unpadded: no copy
+        return xv.to(dtype)
     if mode == "zeros":
         strip = xv.new_zeros(n, b - a, w + 2 * pad, c, dtype=dtype)
         lo, hi = max(a - pad, 0), min(b - pad, h)  # source rows inside the image
         if hi > lo:
             strip[:, lo - a + pad : hi - a + pad, pad : pad + w] = xv[:, lo:hi]
         return strip
-    src = xv.index_select(1, _reflect(torch.arange(a, b, device=xv.device) - pad, h))
-    strip = src.new_empty(n, b - a, w + 2 * pad, c, dtype=dtype)
-    strip[:, :, pad : pad + w] = src
+    lo, hi = max(a - pad, 0), min(b - pad, h)  # source rows inside the image
+    top, bottom = lo - (a - pad), (b - pad) - hi  # reflected rows above and below them
+    strip = xv.new_empty(n, b - a, w + 2 * pad, c, dtype=dtype)
+    if hi > lo and top < h and bottom < h:  # one slice copy, the few reflected rows flipped
+        strip[:, top : top + hi - lo, pad : pad + w] = xv[:, lo:hi]
+        if top:
+            strip[:, :top, pad : pad + w] = xv[:, 1 : top + 1].flip(1)
+        if bottom:
+            strip[:, top + hi - lo :, pad : pad + w] = xv[:, h - 1 - bottom : h - 1].flip(1)
+    else:  # a strip of mostly padding (tiny images): gather row by row
+        rows = _reflect(torch.arange(a, b, device=xv.device) - pad, h)
+        strip[:, :, pad : pad + w] = xv.index_select(1, rows)
     if pad:
         strip[:, :, :pad] = strip[:, :, pad + 1 : 2 * pad + 1].flip(2)
         strip[:, :, pad + w :] = strip[:, :, w - 1 : w - 1 + pad].flip(2)
@@ -131,6 +137,22 @@ def _blocked_conv(
     return y.reshape(n, hb * r, wb * r, o)[:, :h, :w].permute(0, 3, 1, 2)
 
 
+def _replicated_strip(xv: torch.Tensor, a: int, b: int, dtype: torch.dtype) -> torch.Tensor:
+    """Rows a-1..b and columns -1..w of the NHWC view xv, edges repeated, as NHWC: one copy."""
+    n, h, w, c = xv.shape
+    strip = xv.new_empty(n, b - a + 2, w + 2, c, dtype=dtype)
+    lo, hi = max(a - 1, 0), min(b + 1, h)
+    top = lo - (a - 1)
+    strip[:, top : top + hi - lo, 1 : w + 1] = xv[:, lo:hi]
+    if top:
+        strip[:, 0, 1 : w + 1] = xv[:, 0]
+    if b + 1 > h:
+        strip[:, -1, 1 : w + 1] = xv[:, h - 1]
+    strip[:, :, 0] = strip[:, :, 1]
+    strip[:, :, w + 1] = strip[:, :, w]
+    return strip
+
+
 def _upconv_strips(
     x: torch.Tensor, conv: nn.Conv2d, dtype: torch.dtype, rows: int | None
 ) -> torch.Tensor:
@@ -155,17 +177,15 @@ def _upconv_strips(
     ]
     bias = None if conv.bias is None else conv.bias.to(dtype)
     xv = x.permute(0, 2, 3, 1)  # NHWC view
-    cols = torch.arange(-1, w + 1, device=x.device).clamp(0, w - 1)
     out = x.new_empty(n, h, 2, w, 2, cout, dtype=dtype)  # NHWC of the (2h, 2w) output
     step = max(1, _rows(rows, max(cin * (w + 2), 4 * cout * w)) // 2)
     for i0 in range(0, h, step):
         i1 = min(h, i0 + step)
-        src = torch.arange(i0 - 1, i1 + 1, device=x.device).clamp(0, h - 1)
-        strip = xv.index_select(1, src).index_select(2, cols).to(dtype).permute(0, 3, 1, 2)
+        strip = _replicated_strip(xv, i0, i1, dtype).permute(0, 3, 1, 2)
         for a in (0, 1):
             for b in (0, 1):
-                y = F.conv2d(strip[:, :, a : a + i1 - i0 + 1, b : b + w + 1], weights[a][b], bias)
-                out[:, i0:i1, a, :, b] = y.permute(0, 2, 3, 1)
+                y = F.conv2d(strip, weights[a][b], bias)  # the whole strip: no sliced copy
+                out[:, i0:i1, a, :, b] = y[:, :, a : a + i1 - i0, b : b + w].permute(0, 2, 3, 1)
     return out.view(n, 2 * h, 2 * w, cout).permute(0, 3, 1, 2)
 
 
