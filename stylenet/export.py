@@ -42,8 +42,7 @@ from stylenet.files.atomic import atomic_write
 from stylenet.files.images import ImageError
 from stylenet.nets.adain import ENCODER_LAYER, MULTIPLE, BoundAdaIN, adain
 from stylenet.nets.stylebank import BankMix, BoundStyleBank
-from stylenet.nets.transform_net import TransformNet, to_pixels
-from stylenet.ops.cartoon import cartoon
+from stylenet.nets.transform_net import TransformNet, cel_stage, to_pixels
 from stylenet.ops.preserve_color import transfer_luminance
 from stylenet.stylize.checkpoint import CheckpointError
 from stylenet.stylize.stylizer import UsageError, parse_mix
@@ -69,12 +68,12 @@ class ScriptableBankMix(nn.Module):
 
 
 class CelStage(nn.Module):
-    """finish()'s cel stage at scale 1 (cel_scale's value below 768 px on the short side): its
-    pixel sizes are Python numbers that neither a trace nor TorchScript keeps dynamic, and
-    TorchScript cannot compile the filter, so this module is traced for it."""
+    """finish()'s cel stage at scale 1 (cel_scale's value below 768 px on the short side),
+    supersampled: its pixel sizes are Python numbers that neither a trace nor TorchScript keeps
+    dynamic, and TorchScript cannot compile the filter, so this module is traced for it."""
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
-        return cartoon(y, line_strength=0.8, line_tau=0.96, line_pass=3, scale=1.0)
+        return cel_stage(y, 1, supersample=True)
 
 
 class ExportNet(nn.Module):

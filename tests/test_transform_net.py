@@ -1,7 +1,9 @@
 import pytest
 import torch
+import torch.nn.functional as F
 
-from stylenet.nets.transform_net import TransformNet
+from stylenet.files.images import load_image
+from stylenet.nets.transform_net import TransformNet, cel_stage
 
 
 @pytest.mark.parametrize("size", [(256, 256), (250, 333), (17, 9), (64, 100)])
@@ -97,7 +99,26 @@ def test_cel_shades_the_output_in_eval_mode_only():
     plain.load_state_dict(net.state_dict())
     with torch.no_grad():
         shaded = net(x)
-        expected = cartoon(plain(x), line_strength=0.8, line_tau=0.96, line_pass=3)
-        assert torch.allclose(shaded, expected, atol=1e-6)
+        assert torch.allclose(shaded, cel_stage(plain(x), 1), atol=1e-6)
+        unsampled = cartoon(plain(x), line_strength=0.8, line_tau=0.96, line_pass=3)
+        assert torch.allclose(cel_stage(plain(x), 1, supersample=False), unsampled, atol=1e-6)
         assert (shaded - plain(x)).abs().mean() > 0.01
         assert torch.equal(net.train()(x), plain.train()(x))
+
+
+def test_supersampled_cel_stage_follows_a_subpixel_move_smoothly(content_dir):
+    """A photo moved by half a pixel: the supersampled cel stage's output moves with it (the first
+    output moved likewise matches the second), the unsupersampled one's lines and steps flip
+    whole pixels."""
+
+    def shifted(t: torch.Tensor, half: bool) -> torch.Tensor:  # columns 0.. or 0.5.., one less
+        big = F.interpolate(t, scale_factor=2, mode="bilinear")
+        return F.avg_pool2d(big[..., 1:-1] if half else big[..., :-2], 2)
+
+    photo = load_image(content_dir / "kodak_kodim21_lighthouse.png", max_side=160)[None]
+    a, b = shifted(photo, False), shifted(photo, True)
+    error = {}
+    for ss in (False, True):
+        ya, yb = cel_stage(a, 1, supersample=ss), cel_stage(b, 1, supersample=ss)
+        error[ss] = (shifted(ya, True) - shifted(yb, False))[..., 4:-4].abs().mean().item()
+    assert error[True] < 0.75 * error[False], error

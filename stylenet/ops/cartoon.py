@@ -78,6 +78,7 @@ def cartoon(
     line_tau: float = 0.98,
     line_pass: int = 1,
     scale: float = 1.0,
+    supersample: int = 1,
 ) -> torch.Tensor:
     """Cel-shaded image: `smooth` (at least 1) bilateral passes (radius, sigma_color), luminance
     in `levels` soft steps with the smoothed colour, and dark DoG lines (line_sigma: their width;
@@ -85,7 +86,8 @@ def cartoon(
     (1: the lightly smoothed image, more texture lines; `smooth`: object outlines mostly).
     scale > 1: the smoothing and the lines are computed at 1/scale of the size and scaled back
     (the luminance steps at full size, so their borders stay crisp): a photo at scale times the
-    size gets the same look (see cel_scale) at the cost of a small one."""
+    size gets the same look (see cel_scale) at the cost of a small one. supersample > 1: the lines
+    and steps are drawn at that many times the size and averaged back (anti-aliased)."""
     x = img.float()
     step = max(1, round(scale))
     if step > 1:
@@ -95,13 +97,14 @@ def cartoon(
         x = bilateral(x, radius, float(radius), sigma_color)
         if i + 1 == min(max(line_pass, 1), max(smooth, 1)):
             line_src = x
-    if step > 1:  # back to full size; the lines are drawn there, so they have no stair steps
-        size = img.shape[-2:]
+    k = max(1, int(supersample))
+    if step > 1 or k > 1:  # to full (k times) size; the lines are drawn there: no stair steps
+        size = (img.shape[-2] * k, img.shape[-1] * k)
         x = F.interpolate(x, size=size, mode="bicubic").clamp(0, 1)
         line_src = F.interpolate(line_src, size=size, mode="bicubic").clamp(0, 1)
-    lines = edges(rgb_to_yuv(line_src)[:, :1], line_sigma * step, line_tau)
+    lines = edges(rgb_to_yuv(line_src)[:, :1], line_sigma * step * k, line_tau)
     yuv = rgb_to_yuv(x.clamp(0, 1))
     y = quantize(yuv[:, :1], levels, sharpness)
     flat = yuv_to_rgb(torch.cat([y, yuv[:, 1:]], dim=1))
-    out = flat * (1 - line_strength * (1 - lines))
-    return out.clamp(0, 1).to(img.dtype)
+    out = (flat * (1 - line_strength * (1 - lines))).clamp(0, 1)
+    return (F.avg_pool2d(out, k) if k > 1 else out).to(img.dtype)
