@@ -1,8 +1,9 @@
 """Export a model to ONNX or TorchScript: `python -m stylenet.export --ckpt anime --format onnx`.
 
 The exported program takes float32 RGB (1, 3, H, W) in [0, 1], any H and W of at least 8 (9 for
-AdaIN), and returns the stylized image, same shape, in [0, 1]: the padding (to a multiple of 4, of
-8 for AdaIN), the output stage and the crop are inside the graph, whose H and W are dynamic. Writes
+AdaIN), and returns the stylized image, same shape, in [0, 1]: the padding (to a multiple of 4; for
+AdaIN a 32 px margin, then to a multiple of 8), the output stage and the crop are inside the graph,
+whose H and W are dynamic. Writes
 checkpoints/anime.onnx (or .pt) beside the checkpoint, or -o FILE. (.onnx files run in
 stylenet/stylize/onnx.py.)
 
@@ -40,7 +41,7 @@ from torch import nn
 from stylenet import stylize
 from stylenet.files.atomic import atomic_write
 from stylenet.files.images import ImageError
-from stylenet.nets.adain import ENCODER_LAYER, MULTIPLE, BoundAdaIN, adain
+from stylenet.nets.adain import ENCODER_LAYER, FRAME, MULTIPLE, BoundAdaIN, adain
 from stylenet.nets.stylebank import BankMix, BoundStyleBank
 from stylenet.nets.transform_net import TransformNet, cel_stage, to_pixels
 from stylenet.ops.preserve_color import transfer_luminance
@@ -108,9 +109,9 @@ class ExportNet(nn.Module):
 
 class ExportAdaIN(nn.Module):
     """BoundAdaIN.forward (VGG19 to relu4_1, AdaIN towards the fixed statistics, decoder, clip)
-    with the padding to a multiple of 8 always applied, so that tracing keeps it dynamic."""
+    with its margin (pad_frame) always applied, so that tracing keeps the sizes dynamic."""
 
-    __constants__ = ["alpha", "multiple"]
+    __constants__ = ["alpha", "multiple", "frame"]
 
     def __init__(self, bound: BoundAdaIN):
         super().__init__()
@@ -123,15 +124,15 @@ class ExportAdaIN(nn.Module):
         self.register_buffer("std", vgg.std.detach().clone())
         self.register_buffer("style_mean", bound.style_mean.detach().float().clone())
         self.register_buffer("style_std", bound.style_std.detach().float().clone())
-        self.alpha, self.multiple = float(bound.alpha), MULTIPLE
+        self.alpha, self.multiple, self.frame = float(bound.alpha), MULTIPLE, FRAME
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h, w = x.shape[-2], x.shape[-1]
-        m = self.multiple
-        x = F.pad(x, (0, (m - w % m) % m, 0, (m - h % m) % m), mode="replicate")
+        h, w, m, e = x.shape[-2], x.shape[-1], self.multiple, self.frame  # as pad_frame
+        right, bottom = (m - (w + 2 * e) % m) % m, (m - (h + 2 * e) % m) % m
+        x = F.pad(x, (e, e + right, e, e + bottom), mode="replicate")
         f = self.features((x - self.mean) / self.std)
         t = adain(f, self.style_mean, self.style_std, self.alpha)
-        return self.decoder(t).clamp(0, 1)[..., :h, :w]
+        return self.decoder(t).clamp(0, 1)[..., e : e + h, e : e + w]
 
 
 def exportable(net: nn.Module) -> nn.Module:

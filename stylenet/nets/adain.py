@@ -175,17 +175,23 @@ class Encoder(nn.Module):
         return (x.to(self.vgg.mean.dtype) - self.vgg.mean) / self.vgg.std
 
 
-def pad_to_multiple(x: torch.Tensor) -> torch.Tensor:
-    h, w = x.shape[-2:]
-    ph, pw = (-h) % MULTIPLE, (-w) % MULTIPLE
-    return F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x
+FRAME = 32  # px of edge repeated around a photo before encoding, cropped off after decoding
+
+
+def pad_frame(x: torch.Tensor) -> torch.Tensor:
+    """x with FRAME px of its edge repeated on every side, and on to a multiple of MULTIPLE (right
+    and bottom); the decoded picture is cropped at [FRAME:FRAME + H, FRAME:FRAME + W]. Without the
+    margin the trained decoder draws a frame of lines a few pixels inside the borders (the
+    encoder's zero padding). Always pads, so a trace keeps the sizes dynamic."""
+    h, w, m = x.shape[-2], x.shape[-1], MULTIPLE
+    right, bottom = (m - (w + 2 * FRAME) % m) % m, (m - (h + 2 * FRAME) % m) % m
+    return F.pad(x, (FRAME, FRAME + right, FRAME, FRAME + bottom), mode="replicate")
 
 
 class AdaINNet(nn.Module):
     """Encoder + AdaIN + decoder: photo and target statistics in, stylized photo out.
 
-    Any H x W of at least 8 x 8: sides are padded (replicate) to a multiple of 8, the output
-    cropped back.
+    Any H x W of at least 8 x 8: the photo gets a margin (pad_frame) that is cropped off after.
     """
 
     def __init__(self, decoder: Decoder, encoder: Encoder):
@@ -211,9 +217,9 @@ class AdaINNet(nn.Module):
         alpha: float = 1.0,
     ) -> torch.Tensor:
         h, w = x.shape[-2:]
-        f = self.encoder(pad_to_multiple(x))[ENCODER_LAYER]
+        f = self.encoder(pad_frame(x))[ENCODER_LAYER]
         t = adain(f, style_mean.to(f.device), style_std.to(f.device), alpha)
-        return to_pixels(self.decoder(t))[..., :h, :w]
+        return to_pixels(self.decoder(t))[..., FRAME : FRAME + h, FRAME : FRAME + w]
 
 
 class BoundAdaIN(nn.Module):
