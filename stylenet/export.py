@@ -1,9 +1,9 @@
 """Export a model to ONNX or TorchScript: `python -m stylenet.export --ckpt anime --format onnx`.
 
-The exported program takes float32 RGB (1, 3, H, W) in [0, 1], any H and W of at least 8 (9 for
-AdaIN), and returns the stylized image, same shape, in [0, 1]: the padding (to a multiple of 4; for
-AdaIN a 32 px margin, then to a multiple of 8), the output stage and the crop are inside the graph,
-whose H and W are dynamic. Writes
+The exported program takes float32 RGB (1, 3, H, W) in [0, 1], any H and W of at least 8 (33 for
+AdaIN, whose 32 px mirrored margin is fixed in the file), and returns the stylized image, same
+shape, in [0, 1]: the padding (to a multiple of 4; for AdaIN the margin, then to a multiple of 8),
+the output stage and the crop are inside the graph, whose H and W are dynamic. Writes
 checkpoints/anime.onnx (or .pt) beside the checkpoint, or -o FILE. (.onnx files run in
 stylenet/stylize/onnx.py.)
 
@@ -129,7 +129,7 @@ class ExportAdaIN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w, m, e = x.shape[-2], x.shape[-1], self.multiple, self.frame  # as pad_frame
         right, bottom = (m - (w + 2 * e) % m) % m, (m - (h + 2 * e) % m) % m
-        x = F.pad(x, (e, e + right, e, e + bottom), mode="replicate")
+        x = F.pad(F.pad(x, (e, e, e, e), mode="reflect"), (0, right, 0, bottom), mode="replicate")
         f = self.features((x - self.mean) / self.std)
         t = adain(f, self.style_mean, self.style_std, self.alpha)
         return self.decoder(t).clamp(0, 1)[..., e : e + h, e : e + w]

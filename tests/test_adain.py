@@ -77,12 +77,12 @@ def test_alpha_zero_decodes_the_content_features():
     x = torch.rand(1, 3, 48, 40)
     mean, std = net.style_statistics(torch.rand(3, 64, 64))
     with torch.no_grad():
-        f = net.encoder(pad_frame(x))[ENCODER_LAYER]  # the photo with its margin, cropped after
-        plain = net.decoder(f).clamp(0, 1)[..., FRAME : FRAME + 48, FRAME : FRAME + 40]
+        padded, e = pad_frame(x)  # the photo with its margin, cropped after
+        assert e == FRAME
+        f = net.encoder(padded)[ENCODER_LAYER]
+        plain = net.decoder(f).clamp(0, 1)[..., e : e + 48, e : e + 40]
         assert torch.allclose(net(x, mean, std, alpha=0.0), plain, atol=1e-5)
-        styled = net.decoder(adain(f, mean, std)).clamp(0, 1)[
-            ..., FRAME : FRAME + 48, FRAME : FRAME + 40
-        ]
+        styled = net.decoder(adain(f, mean, std)).clamp(0, 1)[..., e : e + 48, e : e + 40]
         assert torch.allclose(net(x, mean, std, alpha=1.0), styled, atol=1e-5)
         assert psnr(plain, styled) < 50  # the style did change the picture
 

@@ -341,10 +341,10 @@ def stylize_adain_strips(
     """net(x, style_mean, style_std, alpha) layer by layer in strips, with the AdaIN statistics
     of the whole relu4_1 feature map: equal to the one-pass output up to rounding."""
     h, w = x.shape[-2:]
-    x = net.encoder.normalize(adain_net.pad_frame(x))
+    x, e = adain_net.pad_frame(x)
+    x = net.encoder.normalize(x)
     x = x.contiguous(memory_format=torch.channels_last)
     x = run_layers(
         x, net.layers(style_mean.to(x.device), style_std.to(x.device), alpha), dtype, rows
     )
-    f = adain_net.FRAME
-    return adain_net.to_pixels(x[..., f : f + h, f : f + w].float())
+    return adain_net.to_pixels(x[..., e : e + h, e : e + w].float())
