@@ -73,7 +73,8 @@ def johnson_init(cfg: DictConfig, net: TransformNet) -> dict[str, Any]:
     if init == "auto":
         init = auto_init(cfg.style.name, net)
         if init is None:
-            log.info("model.init=auto: no shipped net to start from, training from scratch")
+            why = "a net with the cel stage" if net.cel else "no shipped painting net of its shape"
+            log.info("model.init=auto: training from scratch (%s)", why)
             return {}
         log.info("model.init=auto: starting from the shipped %s (null: from scratch)", init.stem)
     if not init:
