@@ -48,14 +48,13 @@ def _padded_strip(
     n, h, w, c = xv.shape
     if not pad and a == 0 and b == h:  # the whole image, unpadded: no copy
         return xv.to(dtype)
+    lo, hi = max(a - pad, 0), min(b - pad, h)  # source rows inside the image
+    top, bottom = lo - (a - pad), (b - pad) - hi  # padding rows above and below them
     if mode == "zeros":
         strip = xv.new_zeros(n, b - a, w + 2 * pad, c, dtype=dtype)
-        lo, hi = max(a - pad, 0), min(b - pad, h)  # source rows inside the image
         if hi > lo:
-            strip[:, lo - a + pad : hi - a + pad, pad : pad + w] = xv[:, lo:hi]
+            strip[:, top : top + hi - lo, pad : pad + w] = xv[:, lo:hi]
         return strip
-    lo, hi = max(a - pad, 0), min(b - pad, h)  # source rows inside the image
-    top, bottom = lo - (a - pad), (b - pad) - hi  # reflected rows above and below them
     strip = xv.new_empty(n, b - a, w + 2 * pad, c, dtype=dtype)
     if hi > lo and top < h and bottom < h:  # one slice copy, the few reflected rows flipped
         strip[:, top : top + hi - lo, pad : pad + w] = xv[:, lo:hi]
