@@ -149,6 +149,7 @@ def test_infer_uses_the_shipped_model_and_says_so(repo, photo, monkeypatch, caps
     assert infer.main(argv) == 0
     out = capsys.readouterr().out
     assert out.count("using the shipped model") == 1
+    assert "python train.py model=cin styles=[...] model.name=cin" in out  # not style=cin
     result = load_image(photo.parent / "out" / "lighthouse_wave.png")
     net, _ = load_model(repo / "checkpoints" / "cin.safetensors")
     with torch.no_grad():

@@ -27,6 +27,10 @@ class DamagedModelError(CheckpointError):
     """A shipped file whose sha256 differs from SHA256SUMS (changed, truncated or missing)."""
 
 
+# how to train one's own model of a shipped name that is not a style (checkpoints/README.md)
+TRAIN_HINTS = {"cin": "model=cin styles=[...] model.name=cin", "adain": "model=adain"}
+
+
 def sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -97,7 +101,7 @@ def resolve_model(
             if announce:
                 announce(
                     f"using the shipped model {found} (train your own with: python train.py "
-                    f"style={stem} ...; it is then preferred)"
+                    f"{TRAIN_HINTS.get(stem, 'style=' + stem)} ...; it is then preferred)"
                 )
             return found
     raise CheckpointError(

@@ -284,12 +284,39 @@ def multistyle_init(cfg: DictConfig, configs: dict[str, DictConfig]) -> tuple[An
         raise ConfigError(f"model.init={init}: a {kind} model, not {cfg.model.kind}")
     new = [s for s in styles if s not in net.styles]
     if not new:
-        raise ConfigError(
-            f"model.init={init} already has styles {', '.join(net.styles)}; list a new one in "
-            "styles= to add it"
-        )
+        if net.styles != styles:
+            raise ConfigError(
+                f"model.init={init} has styles {', '.join(net.styles)}: list them all, in that "
+                "order, to continue its training, or add a new one to train only that"
+            )
+        log.info("model.init: continuing %s (%s steps), every style trains", init, meta["steps"])
+        return net.train(), {**meta, "continued": True}, styles
     net.add_styles(new)
     return net.train(), meta, new
+
+
+def cin_teachers(cfg: DictConfig, styles: list[str], net: Any) -> tuple[dict, dict]:
+    """model.distill=true: ({style: teacher}, {style: its file and steps}), each style's
+    single-style model of its name (the user's own, else the shipped one), the net its CIN style
+    learns to copy."""
+    if not cfg.model.get("distill"):
+        return {}, {}
+    if cfg.model.kind != "cin":
+        raise ConfigError(f"model.distill: CIN only, not model={cfg.model.kind}")
+    teachers, sources = {}, {}
+    for style in styles:
+        teacher, meta, path = load_init(style)
+        if meta.get("kind", "johnson") != "johnson":
+            raise ConfigError(f"model.distill: {path} is a {meta.get('kind')} model, not one style")
+        if teacher.output != net.body.output:
+            raise ConfigError(
+                f"model.distill: {path} has output {teacher.output}, the CIN net "
+                f"{net.body.output}; set model.output={teacher.output}"
+            )
+        log.info("model.distill: %s learns from %s (%s steps)", style, path, meta.get("steps"))
+        teachers[style] = teacher
+        sources[style] = {"file": path.name, "steps": meta.get("steps")}
+    return teachers, sources
 
 
 def fit_multistyle(cfg: DictConfig, run_dir: Path) -> Path:
@@ -311,6 +338,8 @@ def fit_multistyle(cfg: DictConfig, run_dir: Path) -> Path:
             net = CINNet(list(configs), num_residual=m.num_residual, **arch, **stages)
         else:
             net = StyleBankNet(list(configs), bank_layers=m.bank_layers, **arch)
+    continued = bool(init_meta.pop("continued", False))
+    teachers, sources = cin_teachers(cfg, train_styles, net)
     images, settings = {}, {}
     temporal = cfg.model.get("temporal_weight")  # null: each style's own
     if temporal is None:
@@ -345,7 +374,7 @@ def fit_multistyle(cfg: DictConfig, run_dir: Path) -> Path:
         settings,
         loss_net,
         train_styles=train_styles,
-        freeze_shared=bool(init_meta),
+        freeze_shared=bool(init_meta) and not continued,
         content_layers=list(cfg.loss.content_layers),
         style_layers=list(cfg.loss.style_layers),
         normalize=normalize,
@@ -353,10 +382,12 @@ def fit_multistyle(cfg: DictConfig, run_dir: Path) -> Path:
         stylize_steps=int(cfg.model.get("stylize_steps", 2)),
         reconstruction_weight=float(cfg.model.get("reconstruction_weight", 1.0)),
         channels_last=bool(cfg.model.get("channels_last", True)),
+        teachers=teachers,
     )
+    added = bool(init_meta) and not continued
     log.info(
         "%s: training %s%s", kind, ", ".join(train_styles),
-        f" (added to {cfg.model.init}; its styles and shared weights frozen)" if init_meta else "",
+        f" (added to {cfg.model.init}; its styles and shared weights frozen)" if added else "",
     )  # fmt: skip
     data = PhotoDataModule(**cfg.data, seed=cfg.seed)
     trainer = run_training(cfg, run_dir, module, data, precision)
@@ -365,6 +396,7 @@ def fit_multistyle(cfg: DictConfig, run_dir: Path) -> Path:
     steps = [module.branch(i) for i in range(trainer.global_step)]
     training = dict(init_meta.get("training", {}))
     for name in train_styles:
+        before = training.get(name, {}).get("steps", 0) if continued else 0
         training[name] = {
             **settings[name],
             "style_image": str(paths[name]),
@@ -375,11 +407,14 @@ def fit_multistyle(cfg: DictConfig, run_dir: Path) -> Path:
             "arch": cfg.loss.arch,
             "style_size": configs[name].image_size,
             "normalize": normalize,
-            "steps": steps.count(name),
+            "steps": steps.count(name) + before,
             "lr": cfg.lr,
         }
+        if name in sources:
+            training[name]["distilled_from"] = sources[name]
     name = cfg.model.get("name") or "-".join([kind, *net.styles])
-    meta = {"style": name, "steps": trainer.global_step, "training": training}
+    steps_before = int(init_meta.get("steps", 0)) if continued else 0
+    meta = {"style": name, "steps": trainer.global_step + steps_before, "training": training}
     if kind == "stylebank":
         meta["autoencoder"] = {
             "steps": steps.count(None) + init_meta.get("autoencoder", {}).get("steps", 0),
