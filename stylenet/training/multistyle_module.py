@@ -10,11 +10,6 @@ Schedule (a function of the global step, so a resumed run continues it exactly):
   (encoder -> bank -> decoder, content + style + TV loss; the styles take turns), then one step of
   the auto-encoder branch (encoder -> decoder, per-pixel MSE to the photo).
 
-With `teachers` (a trained single-style net per style), a CIN style learns its teacher's output
-instead: the mean squared pixel difference, in training mode, before any cel stage. It needs no
-loss network in the step, so a step costs a third of a perceptual one, and the target is the
-teacher's whole picture, not a loss to descend.
-
 `train_styles` names the styles being trained; the others, and with `freeze_shared` the shared
 weights (CIN's convolutions, StyleBank's encoder and decoder), are frozen: that is how a style is
 added to a trained model while the old styles' outputs stay bit-identical.
@@ -63,7 +58,6 @@ class MultiStyleModule(StyleTransferModule):
         stylize_steps: int = 2,
         reconstruction_weight: float = 1.0,
         channels_last: bool = True,
-        teachers: Mapping[str, nn.Module] | None = None,
     ):
         GuardedModule.__init__(self)  # StyleTransferModule's constructor builds a one-style net
         train_styles = list(train_styles or net.styles)
@@ -88,10 +82,8 @@ class MultiStyleModule(StyleTransferModule):
                 "reconstruction_weight": reconstruction_weight,
                 "channels_last": channels_last,
                 "style_settings": {s: dict(style_settings[s]) for s in train_styles},
-                "distilled": sorted(teachers or ()),
             }
         )
-        self.teachers = nn.ModuleDict(dict(teachers or {})).requires_grad_(False)
         self.net, self.loss_net, self.train_styles = net, loss_net, train_styles
         self.motion = Motion()
         # style -> weight of the temporal loss (stylenet/losses/temporal.py); the rest is the
@@ -152,14 +144,6 @@ class MultiStyleModule(StyleTransferModule):
             targets = self.objectives[style].content_targets(self._layout(photos))
         return y, self.objectives[style](self._layout(y), targets)
 
-    def distill_losses(self, photos: torch.Tensor, style: str):
-        """(stylized photos, loss parts): the distance to the style's teacher's output."""
-        y = self.net(photos, style)
-        with torch.no_grad():
-            target = self.teachers[style].train()(photos)  # training mode: no cel stage
-        mse = F.mse_loss(y.float(), target.float())
-        return y, {"distill": mse.detach(), "loss": mse}
-
     def reconstruction(self, photos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         y = self.net(photos, None)
         return y, F.mse_loss(y.float(), photos.float())
@@ -182,8 +166,7 @@ class MultiStyleModule(StyleTransferModule):
             loss = self.hparams.reconstruction_weight * mse
             self._recent["autoencoder"] = {"reconstruction_loss": mse.detach()}
         else:
-            losses = self.distill_losses if style in self.teachers else self.style_losses
-            y, parts = losses(batch, style)
+            y, parts = self.style_losses(batch, style)
             parts = self.with_temporal(batch, y, parts, style)
             loss = parts["loss"]
             self._recent[style] = {k: v.detach() for k, v in parts.items()}

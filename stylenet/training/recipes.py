@@ -295,30 +295,6 @@ def multistyle_init(cfg: DictConfig, configs: dict[str, DictConfig]) -> tuple[An
     return net.train(), meta, new
 
 
-def cin_teachers(cfg: DictConfig, styles: list[str], net: Any) -> tuple[dict, dict]:
-    """model.distill=true: ({style: teacher}, {style: its file and steps}), each style's
-    single-style model of its name (the user's own, else the shipped one), the net its CIN style
-    learns to copy."""
-    if not cfg.model.get("distill"):
-        return {}, {}
-    if cfg.model.kind != "cin":
-        raise ConfigError(f"model.distill: CIN only, not model={cfg.model.kind}")
-    teachers, sources = {}, {}
-    for style in styles:
-        teacher, meta, path = load_init(style)
-        if meta.get("kind", "johnson") != "johnson":
-            raise ConfigError(f"model.distill: {path} is a {meta.get('kind')} model, not one style")
-        if teacher.output != net.body.output:
-            raise ConfigError(
-                f"model.distill: {path} has output {teacher.output}, the CIN net "
-                f"{net.body.output}; set model.output={teacher.output}"
-            )
-        log.info("model.distill: %s learns from %s (%s steps)", style, path, meta.get("steps"))
-        teachers[style] = teacher
-        sources[style] = {"file": path.name, "steps": meta.get("steps")}
-    return teachers, sources
-
-
 def fit_multistyle(cfg: DictConfig, run_dir: Path) -> Path:
     """model=cin / stylebank: one net for cfg.styles; with model.init, only the styles that model
     lacks are trained and everything else stays frozen. Returns the exported checkpoint path."""
@@ -339,7 +315,6 @@ def fit_multistyle(cfg: DictConfig, run_dir: Path) -> Path:
         else:
             net = StyleBankNet(list(configs), bank_layers=m.bank_layers, **arch)
     continued = bool(init_meta.pop("continued", False))
-    teachers, sources = cin_teachers(cfg, train_styles, net)
     images, settings = {}, {}
     temporal = cfg.model.get("temporal_weight")  # null: each style's own
     if temporal is None:
@@ -382,7 +357,6 @@ def fit_multistyle(cfg: DictConfig, run_dir: Path) -> Path:
         stylize_steps=int(cfg.model.get("stylize_steps", 2)),
         reconstruction_weight=float(cfg.model.get("reconstruction_weight", 1.0)),
         channels_last=bool(cfg.model.get("channels_last", True)),
-        teachers=teachers,
     )
     added = bool(init_meta) and not continued
     log.info(
@@ -410,8 +384,6 @@ def fit_multistyle(cfg: DictConfig, run_dir: Path) -> Path:
             "steps": steps.count(name) + before,
             "lr": cfg.lr,
         }
-        if name in sources:
-            training[name]["distilled_from"] = sources[name]
     name = cfg.model.get("name") or "-".join([kind, *net.styles])
     steps_before = int(init_meta.get("steps", 0)) if continued else 0
     meta = {"style": name, "steps": trainer.global_step + steps_before, "training": training}
