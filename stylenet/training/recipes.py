@@ -261,9 +261,10 @@ def fit_adain(cfg: DictConfig, run_dir: Path) -> Path:
 
 
 def multistyle_init(cfg: DictConfig, configs: dict[str, DictConfig]) -> tuple[Any, dict, list[str]]:
-    """(net, its meta, the styles to add) from model.init, a trained model of the same kind
-    (or, for CIN, a single-style net to start every style from); (None, {}, styles) without
-    one. configs: each style's config (style_configs)."""
+    """(net, its meta, the styles to train) from model.init, a trained model of the same kind
+    (the styles it lacks, or all of them when `styles` lists exactly its own) or, for CIN, a
+    single-style net to start every style from; (None, {}, styles) without one. configs: each
+    style's config (style_configs)."""
     styles = list(configs)
     init = cfg.model.get("init")
     if not init:
@@ -290,7 +291,7 @@ def multistyle_init(cfg: DictConfig, configs: dict[str, DictConfig]) -> tuple[An
                 "order, to continue its training, or add a new one to train only that"
             )
         log.info("model.init: continuing %s (%s steps), every style trains", init, meta["steps"])
-        return net.train(), {**meta, "continued": True}, styles
+        return net.train(), meta, styles
     net.add_styles(new)
     return net.train(), meta, new
 
@@ -314,7 +315,10 @@ def fit_multistyle(cfg: DictConfig, run_dir: Path) -> Path:
             net = CINNet(list(configs), num_residual=m.num_residual, **arch, **stages)
         else:
             net = StyleBankNet(list(configs), bank_layers=m.bank_layers, **arch)
-    continued = bool(init_meta.pop("continued", False))
+    # model.init of the same kind: it continues (all its styles train) or gains new styles (only
+    # they train, the rest frozen)
+    continued = bool(init_meta) and train_styles == net.styles
+    added = bool(init_meta) and not continued
     images, settings = {}, {}
     temporal = cfg.model.get("temporal_weight")  # null: each style's own
     if temporal is None:
@@ -349,7 +353,7 @@ def fit_multistyle(cfg: DictConfig, run_dir: Path) -> Path:
         settings,
         loss_net,
         train_styles=train_styles,
-        freeze_shared=bool(init_meta) and not continued,
+        freeze_shared=added,
         content_layers=list(cfg.loss.content_layers),
         style_layers=list(cfg.loss.style_layers),
         normalize=normalize,
@@ -358,7 +362,6 @@ def fit_multistyle(cfg: DictConfig, run_dir: Path) -> Path:
         reconstruction_weight=float(cfg.model.get("reconstruction_weight", 1.0)),
         channels_last=bool(cfg.model.get("channels_last", True)),
     )
-    added = bool(init_meta) and not continued
     log.info(
         "%s: training %s%s", kind, ", ".join(train_styles),
         f" (added to {cfg.model.init}; its styles and shared weights frozen)" if added else "",
