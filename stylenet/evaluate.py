@@ -32,6 +32,7 @@ from stylenet.eval.held_out import (
     format_check,
     format_clips,
     format_table,
+    half_rules,
     independent_check,
     load_photos,
     objective_from_meta,
@@ -179,7 +180,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.independent:
         if args.json:
-            text = json.dumps({"checkpoint": str(args.ckpt), "rows": rows}, indent=2)
+            content, style = half_rules(rows)
+            report = {"checkpoint": str(args.ckpt), "rows": rows, "half_rules": {
+                "content": content, "style": style, "photos": len(rows)}}  # fmt: skip
+            text = json.dumps(report, indent=2)
             if args.json == "-":
                 print(text)
                 return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -179,4 +180,8 @@ def test_independent_check_on_the_original_vgg19(ckpt, photos, style_dir, capsys
     assert evaluate.main(["--ckpt", str(ckpt), "--images", str(photos), "--size", "64",
                           "--independent"]) == 0  # fmt: skip
     out = capsys.readouterr().out
-    assert out.startswith("| photo | relu4_2 error") and out.count("\n") == 2 + len(named)
+    assert out.startswith("| photo | relu4_2 error") and out.count("\n") == 4 + len(named)
+    n = len(named)
+    assert re.search(rf"another photo on \d of {n} photos; style distance .* on \d of {n}\.", out)
+    # the photo itself keeps its content on every photo and takes the style on none
+    assert held_out.half_rules(rows) == (n, 0)

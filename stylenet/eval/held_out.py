@@ -266,8 +266,20 @@ def format_clips(results: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
+def half_rules(rows: list[dict[str, Any]]) -> tuple[int, int]:
+    """How many photos keep their content (error to the photo at most half that to another photo)
+    and how many take the style (Gram distance at most half the photo's own)."""
+    content = sum(
+        r["content_error"] <= 0.5 * r["content_error_other"]
+        for r in rows
+        if "content_error_other" in r
+    )
+    style = sum(r["style_stylized"] <= 0.5 * r["style_photo"] for r in rows)
+    return content, style
+
+
 def format_check(rows: list[dict[str, Any]], grey: bool) -> str:
-    """The independent check as a Markdown table."""
+    """The independent check as a Markdown table, then the half rules' counts."""
     g = " (grey)" if grey else ""
     lines = [
         "| photo | relu4_2 error to its photo | to another photo | style distance: photo | "
@@ -280,6 +292,12 @@ def format_check(rows: list[dict[str, Any]], grey: bool) -> str:
             f"| {r['photo']} | {r['content_error']:.3f} | {other} | {r['style_photo']:.3f}{g} | "
             f"{r['style_stylized']:.3f}{g} |"
         )
+    content, style = half_rules(rows)
+    lines += [
+        "",
+        f"Error to its photo at most half that to another photo on {content} of {len(rows)} "
+        f"photos; style distance at most half the photo's on {style} of {len(rows)}.",
+    ]
     return "\n".join(lines)
 
 
