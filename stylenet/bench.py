@@ -41,7 +41,7 @@ from stylenet.nets.transform_net import TransformNet
 from stylenet.stylize import load as stylize_load
 from stylenet.stylize.checkpoint import CheckpointError
 from stylenet.stylize.precision import compute_dtype, has_bf16
-from stylenet.stylize.shipped import DamagedModelError
+from stylenet.stylize.shipped import DamagedModelError, to_stderr
 from stylenet.stylize.stylizer import UsageError, parse_mix
 from stylenet.stylize.stylizer import run_plain as stylize
 from stylenet.training.johnson_module import StyleTransferModule
@@ -334,7 +334,7 @@ def bench_model(
     """ms per photo of any model (stylenet.stylize.load: every kind), plain (its module in eager
     float32, one pass) against infer.py's path (strips, precision), alternating. style: a style
     of a multi-style model (default: its first) or an AdaIN artwork (default: ARTWORK)."""
-    stylizer = stylize_load(ckpt, device, precision)
+    stylizer = stylize_load(ckpt, device, precision, announce=to_stderr)  # stdout: --json
     if stylizer.takes_artworks:
         bound = stylizer.bind(artworks=[style or str(ARTWORK)])
     elif mix:

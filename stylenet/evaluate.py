@@ -42,6 +42,7 @@ from stylenet.files.images import IMAGE_SUFFIXES, ImageError
 from stylenet.losses.loss_net import VGGWeightsError
 from stylenet.losses.optimization import INITS
 from stylenet.stylize.checkpoint import CheckpointError
+from stylenet.stylize.shipped import to_stderr
 from stylenet.stylize.stylizer import Stylizer
 from stylenet.stylize.video import VideoError, read_frames
 
@@ -153,7 +154,7 @@ def video_report(net: Any, args: argparse.Namespace, art: torch.Tensor, grey: bo
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        stylizer = stylize.load(args.ckpt, args.device)
+        stylizer = stylize.load(args.ckpt, args.device, announce=to_stderr)  # stdout: --json
         net, meta = bind_for_evaluation(stylizer, args)
         style_image = Path(args.style) if args.style and not stylizer.styles else None
         if args.video:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import statistics
 from pathlib import Path
@@ -13,7 +14,7 @@ from PIL import Image
 from safetensors.torch import load_file
 from trainrun import losses, train
 
-from stylenet import infer, models
+from stylenet import evaluate, infer, models
 from stylenet.files.images import load_image
 from stylenet.nets.adain import Decoder, layer_scales, mean_std
 from stylenet.nets.cin import CINNet
@@ -155,6 +156,23 @@ def test_infer_uses_the_shipped_model_and_says_so(repo, photo, monkeypatch, caps
     with torch.no_grad():
         expected = net.bind("wave")(load_image(photo).unsqueeze(0))[0]
     assert (result - expected).abs().max() <= 1.5 / 255
+
+
+def test_evaluate_json_output_stays_json_with_a_shipped_name(
+    repo, photo, content_dir, monkeypatch, capsys
+):
+    """The shipped-model line goes to stderr where stdout carries --json."""
+    monkeypatch.setattr(shipped, "SHIPPED_DIR", repo / "checkpoints")
+    monkeypatch.setattr(shipped, "USER_DIR", repo / "nothing")
+    art = content_dir / "skimage_coffee.png"
+    argv = ["--ckpt", "starry_night", "--independent", "--style", str(art), "--images", str(photo),
+            "--size", "64", "--json", "-"]  # fmt: skip
+    assert evaluate.main(argv) == 0
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    assert [r["photo"] for r in report["rows"]] == ["lighthouse.png"]
+    assert report["half_rules"]["photos"] == 1
+    assert captured.err.count("using the shipped model") == 1
 
 
 def test_torch_hub_entries_return_ready_modules(repo, content_dir):

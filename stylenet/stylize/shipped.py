@@ -12,6 +12,7 @@ whose checksum is verified before it is used.
 from __future__ import annotations
 
 import hashlib
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -74,6 +75,11 @@ def verified(name: str, folder: Path | None = None) -> Path:
             f"git checkout -- {path.name} inside {folder}"
         )
     return path
+
+
+def to_stderr(line: str) -> None:
+    """announce for commands whose standard output is data (--json)."""
+    print(line, file=sys.stderr)
 
 
 def resolve_model(
