@@ -181,9 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.independent:
         if args.json:
-            content, style = half_rules(rows)
-            report = {"checkpoint": str(args.ckpt), "rows": rows, "half_rules": {
-                "content": content, "style": style, "photos": len(rows)}}  # fmt: skip
+            report = {"checkpoint": str(args.ckpt), "rows": rows, "half_rules": half_rules(rows)}
             text = json.dumps(report, indent=2)
             if args.json == "-":
                 print(text)

@@ -172,6 +172,7 @@ def test_evaluate_json_output_stays_json_with_a_shipped_name(
     report = json.loads(captured.out)
     assert [r["photo"] for r in report["rows"]] == ["lighthouse.png"]
     assert report["half_rules"]["photos"] == 1
+    assert report["half_rules"]["compared"] == 0  # one photo: no other photo to compare with
     assert captured.err.count("using the shipped model") == 1
 
 

@@ -266,16 +266,17 @@ def format_clips(results: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
-def half_rules(rows: list[dict[str, Any]]) -> tuple[int, int]:
-    """How many photos keep their content (error to the photo at most half that to another photo)
-    and how many take the style (Gram distance at most half the photo's own)."""
-    content = sum(
-        r["content_error"] <= 0.5 * r["content_error_other"]
-        for r in rows
-        if "content_error_other" in r
-    )
-    style = sum(r["style_stylized"] <= 0.5 * r["style_photo"] for r in rows)
-    return content, style
+def half_rules(rows: list[dict[str, Any]]) -> dict[str, int]:
+    """How many photos keep their content (`content` of the `compared` photos that have another
+    photo: error to the photo at most half that to another photo) and how many take the style
+    (`style` of `photos`: Gram distance at most half the photo's own)."""
+    compared = [r for r in rows if "content_error_other" in r]
+    return {
+        "content": sum(r["content_error"] <= 0.5 * r["content_error_other"] for r in compared),
+        "compared": len(compared),
+        "style": sum(r["style_stylized"] <= 0.5 * r["style_photo"] for r in rows),
+        "photos": len(rows),
+    }
 
 
 def format_check(rows: list[dict[str, Any]], grey: bool) -> str:
@@ -292,11 +293,12 @@ def format_check(rows: list[dict[str, Any]], grey: bool) -> str:
             f"| {r['photo']} | {r['content_error']:.3f} | {other} | {r['style_photo']:.3f}{g} | "
             f"{r['style_stylized']:.3f}{g} |"
         )
-    content, style = half_rules(rows)
+    h = half_rules(rows)
     lines += [
         "",
-        f"Error to its photo at most half that to another photo on {content} of {len(rows)} "
-        f"photos; style distance at most half the photo's on {style} of {len(rows)}.",
+        f"Error to its photo at most half that to another photo on {h['content']} of "
+        f"{h['compared']} photos; style distance at most half the photo's on {h['style']} of "
+        f"{h['photos']}.",
     ]
     return "\n".join(lines)
 
