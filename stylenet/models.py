@@ -7,7 +7,7 @@
 A listed file that cannot be used (a shipped one whose sha256 differs from checkpoints/SHA256SUMS,
 or a damaged one of yours) is named in one line and makes the command exit 1. `--add` stores the
 model as checkpoints/<name>.safetensors in float16 when its output on a 512 px photo stays within
-2/255 of float32 (else float32), and records its sha256.
+2/255 of float32 (else float32; a cel net's before its cel stage), and records its sha256.
 """
 
 from __future__ import annotations
@@ -77,7 +77,11 @@ def show(table: list[dict]) -> str:
 
 def check_outputs(path: Path, meta: dict) -> list[torch.Tensor]:
     """The model's float32 outputs on the check photo: one per style of a multi-style model, the
-    check artwork's for AdaIN."""
+    check artwork's for AdaIN.
+
+    A cel net's output is taken before its fixed cel stage: the stage's thresholds turn any
+    rounding into a whole luminance step (about 3/255) on a few pixels; float32 on one thread
+    against two already differs by that. So the weights are judged by what they compute."""
     from stylenet import stylize
 
     img = load_pil(CHECK_PHOTO)
@@ -86,7 +90,10 @@ def check_outputs(path: Path, meta: dict) -> list[torch.Tensor]:
     stylizer = stylize.load(path, "cpu", "fp32", announce=None)
     if stylizer.takes_artworks:
         return [stylizer.bind(artworks=[str(CHECK_ARTWORK)])(photo)]
-    return [stylizer.bind(style=s)(photo) for s in stylizer.styles or [None]]
+    bound = [stylizer.bind(style=s) for s in stylizer.styles or [None]]
+    for b in bound:
+        b.module.cel = False  # the net run() calls
+    return [b(photo) for b in bound]
 
 
 def add(src: Path, name: str, shipped_dir: Path | None = None, replace: bool = False) -> Path:
@@ -113,8 +120,8 @@ def add(src: Path, name: str, shipped_dir: Path | None = None, replace: bool = F
     (shipped_dir / SUMS).write_text(text)
     print(
         f"{out}: {'float16' if use_half else 'float32'} (float16 output differs by at most "
-        f"{diff * 255:.2f}/255 at {CHECK_SIDE} px), {out.stat().st_size / 1e6:.2f} MB, "
-        f"sha256 {sums[name]}"
+        f"{diff * 255:.2f}/255 at {CHECK_SIDE} px, before any cel stage), "
+        f"{out.stat().st_size / 1e6:.2f} MB, sha256 {sums[name]}"
     )
     return out
 

@@ -75,6 +75,26 @@ def test_add_stores_half_precision_within_tolerance_and_records_the_sha(repo, tm
     assert (folder / "starry_night.safetensors").stat().st_size < 0.7 * ckpt_size
 
 
+def test_the_float16_check_judges_a_cel_net_before_its_cel_stage(
+    tmp_path, content_dir, monkeypatch
+):
+    monkeypatch.setattr(models, "CHECK_PHOTO", content_dir / "kodak_kodim21_lighthouse.png")
+    monkeypatch.setattr(models, "CHECK_SIDE", 64)
+    torch.manual_seed(0)
+    net = TransformNet(8, 1)
+    plain = save_model(tmp_path / "plain.ckpt", net, {"style": "anime"})
+    net.cel = True
+    cel = save_model(tmp_path / "cel.ckpt", net, {"style": "anime"})
+    assert load_model(cel)[0].cel
+    (with_stage,) = models.check_outputs(cel, {})
+    (without,) = models.check_outputs(plain, {})
+    net.eval()
+    with torch.no_grad():
+        x = load_image(models.CHECK_PHOTO, max_side=64).unsqueeze(0)
+        assert (net(x)[0] - without).abs().max() > 1 / 255  # the stage changes the picture
+    assert torch.equal(with_stage, without)
+
+
 def test_names_resolve_path_then_own_model_then_shipped(repo, tmp_path, photo):
     folder, mine = repo / "checkpoints", tmp_path / "mine"
     said: list[str] = []
