@@ -274,3 +274,29 @@ def test_default_training_of_a_painting_starts_from_its_shipped_net(tmp_path):
     shipped_steps = load_model(shipped.verified("kandinsky"))[1]["steps"]
     assert meta["training"]["init"]["style"] == "kandinsky"
     assert meta["steps"] == shipped_steps + 2
+
+
+def test_every_shipped_file_is_intact_has_a_hub_entry_and_all_fit_in_40_mb():
+    """The repository's own checkpoints/: what a fresh clone serves."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("hubconf", ROOT / "hubconf.py")
+    hub = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hub)
+    names = shipped.shipped_sums(shipped.SHIPPED_DIR)
+    assert {
+        "anime",
+        "starry_night",
+        "wave",
+        "scream",
+        "kandinsky",
+        "shipwreck",
+        "cin",
+        "adain",
+    } <= set(names)
+    total = 0
+    for name in names:
+        path = shipped.verified(name, shipped.SHIPPED_DIR)  # the sha256 matches
+        total += path.stat().st_size
+        assert callable(getattr(hub, name, None)), f"hubconf.py has no entry {name}"
+    assert total <= 40e6
