@@ -32,6 +32,11 @@ def starry_night() -> torch.nn.Module:
     return _bound("starry_night")
 
 
+def starry_night_steady() -> torch.nn.Module:
+    """The Starry Night trained with the temporal loss: steadier strokes on video."""
+    return _bound("starry_night_steady")
+
+
 def wave() -> torch.nn.Module:
     """Katsushika Hokusai, The Great Wave off Kanagawa (c. 1831)."""
     return _bound("wave")

@@ -48,6 +48,7 @@ def test_shipped_styles_have_their_image(style):
     ("overrides", "folder"),
     [
         (["style=wave"], "wave"),
+        (["style=starry_night", "model.name=starry_night_steady"], "starry_night_steady"),
         (["model=adain"], "adain"),
         (["model=cin", "styles=[starry_night,wave]"], "cin-starry_night-wave"),
         (["model=stylebank", "styles=[wave,scream]", "model.name=bank"], "bank"),

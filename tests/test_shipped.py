@@ -234,12 +234,14 @@ def test_model_init_continues_a_single_style_net_and_starts_cin_from_it(tmp_path
     a = tmp_path / "a" / "export" / "starry_night.ckpt"
     fresh = losses(tmp_path / "a")
     assert statistics.fmean(fresh[s] for s in range(25, 30)) < 0.8 * fresh[0]
-    again = train(tmp_path / "b", "style=starry_night", f"model.init={a}", "trainer.max_steps=5")
+    again = train(tmp_path / "b", "style=starry_night", f"model.init={a}", "trainer.max_steps=5",
+                  "model.name=longer")  # fmt: skip
     assert again.returncode == 0, again.stderr[-3000:]
     warm = losses(tmp_path / "b")
     assert statistics.fmean(warm.values()) < 0.8 * fresh[0]
-    _, meta = load_model(tmp_path / "b" / "export" / "starry_night.ckpt")
+    _, meta = load_model(tmp_path / "b" / "export" / "longer.ckpt")  # model.name names the file
     assert meta["steps"] == 35 and meta["training"]["init"]["steps"] == 30
+    assert meta["style"] == "starry_night"
     cin = train(tmp_path / "c", "model=cin", "styles=[starry_night,wave]", f"model.init={a}",
                 "trainer.max_steps=2", "model.name=c")  # fmt: skip
     assert cin.returncode == 0, cin.stderr[-3000:]

@@ -111,8 +111,8 @@ def model_flag(cfg: DictConfig, key: str) -> bool:
 
 
 def net_args(cfg: DictConfig) -> dict[str, Any]:
-    """The model group's constructor arguments (all its keys but `kind` and `init`)."""
-    return {k: v for k, v in cfg.model.items() if k not in ("kind", "init")}
+    """The model group's constructor arguments (all its keys but `kind`, `init` and `name`)."""
+    return {k: v for k, v in cfg.model.items() if k not in ("kind", "init", "name")}
 
 
 def resolve_speed(cfg: DictConfig) -> tuple[str, bool]:

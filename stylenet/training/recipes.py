@@ -196,7 +196,7 @@ def fit_johnson(cfg: DictConfig, run_dir: Path) -> Path:
     if trainer.global_rank != 0:
         return run_dir / "checkpoints" / "last.ckpt"
     meta = johnson_meta(cfg, module, style_path, init_meta, trainer.global_step)
-    out = Path(cfg.export_dir) / f"{cfg.style.name}.ckpt"
+    out = Path(cfg.export_dir) / f"{cfg.model.get('name') or cfg.style.name}.ckpt"
     export(out, module.net, meta, run_dir)
     if cfg.get("evaluate") and cfg.evaluate.steps > 0:
         run_evaluation(cfg, module, data, trainer)
