@@ -164,3 +164,29 @@ def test_model_init_with_the_same_styles_continues_every_style(tmp_path):
     wrong = train(tmp_path / "c", "model=cin", "styles=[wave,starry_night]", f"model.init={d}")
     said = wrong.stdout + wrong.stderr
     assert wrong.returncode == 2 and "in that order" in said, said[-2000:]
+
+
+def test_turns_give_a_style_more_batches_per_cycle(tmp_path, content_dir):
+    """model.turns: the schedule, the steps each style is credited with in the export, and a clear
+    error for a style that does not train."""
+    three = ["starry_night", "wave", "scream"]
+    images = {s: load_image(ROOT / f"data/styles/{s}.jpg", max_side=32) for s in three}
+    settings = dict.fromkeys(three, {"content_weight": 1.0, "style_weight": 5.0})
+    with pytest.warns(UserWarning, match="RANDOM"):
+        loss_net = LossNet(["relu1_2", "relu2_2"], weights="random")
+    module = MultiStyleModule(
+        CINNet(three, 8, 1), images, settings, loss_net, content_layers=["relu2_2"],
+        style_layers=["relu1_2"], turns={"starry_night": 3, "wave": 2},
+    )  # fmt: skip
+    cycle = ["starry_night", "wave", "scream", "starry_night", "wave", "starry_night"]
+    assert [module.branch(i) for i in range(12)] == cycle * 2
+    with pytest.raises(ValueError, match=r"turns: \['kandinsky'\] not among"):
+        MultiStyleModule(CINNet(three, 8, 1), images, settings, loss_net, turns={"kandinsky": 2})
+    run = train(tmp_path / "a", "model=cin", "styles=[starry_night,wave]", "model.name=t",
+                "model.turns={wave:3}", "trainer.max_steps=8")  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    _, meta = load_model(tmp_path / "a" / "export" / "t.ckpt")
+    assert meta["training"]["wave"]["steps"] == 6 and meta["training"]["starry_night"]["steps"] == 2
+    bad = train(tmp_path / "b", "model=cin", "styles=[starry_night,wave]", "model.turns={ink:2}")
+    said = bad.stdout + bad.stderr
+    assert bad.returncode == 2 and "model.turns: ['ink'] not among the trained styles" in said

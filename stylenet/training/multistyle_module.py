@@ -5,7 +5,7 @@ a notebook or a test. Each style keeps its own StyleObjective (its artwork's Gra
 loss weights from configs/style/<name>.yaml); all share one frozen loss network.
 
 Schedule (a function of the global step, so a resumed run continues it exactly):
-- cin: the styles take turns, one style per batch.
+- cin: the styles take turns, one style per batch (`turns`: more turns per cycle for some).
 - stylebank: the T+1 schedule of Chen et al. 2017: T steps of the stylizing branch
   (encoder -> bank -> decoder, content + style + TV loss; the styles take turns), then one step of
   the auto-encoder branch (encoder -> decoder, per-pixel MSE to the photo).
@@ -58,6 +58,7 @@ class MultiStyleModule(StyleTransferModule):
         stylize_steps: int = 2,
         reconstruction_weight: float = 1.0,
         channels_last: bool = True,
+        turns: Mapping[str, int] | None = None,
     ):
         GuardedModule.__init__(self)  # StyleTransferModule's constructor builds a one-style net
         train_styles = list(train_styles or net.styles)
@@ -67,6 +68,11 @@ class MultiStyleModule(StyleTransferModule):
             raise ValueError(f"no style image for {missing}")
         if stylize_steps < 1:
             raise ValueError(f"stylize_steps={stylize_steps} must be >= 1")
+        turns = {s: 1 for s in train_styles} | dict(turns or {})
+        if unknown := [s for s in turns if s not in train_styles]:
+            raise ValueError(f"turns: {unknown} not among the trained styles {train_styles}")
+        if bad := {s: n for s, n in turns.items() if not isinstance(n, int) or n < 1}:
+            raise ValueError(f"turns: {bad}; each style takes a whole number of turns >= 1")
         self.save_hyperparameters(
             {
                 "kind": net.kind,
@@ -82,9 +88,14 @@ class MultiStyleModule(StyleTransferModule):
                 "reconstruction_weight": reconstruction_weight,
                 "channels_last": channels_last,
                 "style_settings": {s: dict(style_settings[s]) for s in train_styles},
+                "turns": turns,
             }
         )
         self.net, self.loss_net, self.train_styles = net, loss_net, train_styles
+        # one cycle of turns: every style once, then again those with more turns, and so on
+        self.schedule = [
+            s for r in range(max(turns.values())) for s in train_styles if turns[s] > r
+        ]
         self.motion = Motion()
         # style -> weight of the temporal loss (stylenet/losses/temporal.py); the rest is the
         # objective's
@@ -125,12 +136,12 @@ class MultiStyleModule(StyleTransferModule):
 
     def branch(self, step: int) -> str | None:
         """The style trained at a global step; None: StyleBank's auto-encoder branch."""
-        n = len(self.train_styles)
+        n = len(self.schedule)
         if not self.autoencoder_trained:
-            return self.train_styles[step % n]
+            return self.schedule[step % n]
         t = self.hparams.stylize_steps
         cycle, k = divmod(step, t + 1)
-        return None if k == t else self.train_styles[(cycle * t + k) % n]
+        return None if k == t else self.schedule[(cycle * t + k) % n]
 
     @torch.no_grad()
     def compute_style_targets(self) -> None:

@@ -347,21 +347,25 @@ def fit_multistyle(cfg: DictConfig, run_dir: Path) -> Path:
     )
     precision, _ = resolve_speed(cfg)  # torch.compile: single-style nets only for now
     normalize = bool(cfg.loss.get("normalize", False))
-    module = MultiStyleModule(
-        net,
-        images,
-        settings,
-        loss_net,
-        train_styles=train_styles,
-        freeze_shared=added,
-        content_layers=list(cfg.loss.content_layers),
-        style_layers=list(cfg.loss.style_layers),
-        normalize=normalize,
-        lr=cfg.lr,
-        stylize_steps=int(cfg.model.get("stylize_steps", 2)),
-        reconstruction_weight=float(cfg.model.get("reconstruction_weight", 1.0)),
-        channels_last=bool(cfg.model.get("channels_last", True)),
-    )
+    try:
+        module = MultiStyleModule(
+            net,
+            images,
+            settings,
+            loss_net,
+            train_styles=train_styles,
+            freeze_shared=added,
+            content_layers=list(cfg.loss.content_layers),
+            style_layers=list(cfg.loss.style_layers),
+            normalize=normalize,
+            lr=cfg.lr,
+            stylize_steps=int(cfg.model.get("stylize_steps", 2)),
+            reconstruction_weight=float(cfg.model.get("reconstruction_weight", 1.0)),
+            channels_last=bool(cfg.model.get("channels_last", True)),
+            turns=dict(cfg.model.get("turns") or {}),
+        )
+    except ValueError as e:  # model.turns naming a style that does not train, or not >= 1
+        raise ConfigError(f"model.{e}") from None
     log.info(
         "%s: training %s%s", kind, ", ".join(train_styles),
         f" (added to {cfg.model.init}; its styles and shared weights frozen)" if added else "",
