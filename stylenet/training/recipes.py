@@ -128,6 +128,7 @@ def johnson_meta(
             "temporal_weight": module.hparams.temporal_weight,
             "batch_size": cfg.data.batch_size,
             "lr": cfg.lr,
+            "ema_decay": float(cfg.get("ema_decay") or 0),
             "run_steps": run_steps,
         },
     }
@@ -390,6 +391,7 @@ def fit_multistyle(cfg: DictConfig, run_dir: Path) -> Path:
             "normalize": normalize,
             "steps": steps.count(name) + before,
             "lr": cfg.lr,
+            "ema_decay": float(cfg.get("ema_decay") or 0),
         }
     name = cfg.model.get("name") or "-".join([kind, *net.styles])
     steps_before = int(init_meta.get("steps", 0)) if continued else 0

@@ -26,6 +26,7 @@ from stylenet.training.config import ConfigError, resolve_path
 from stylenet.training.data import PhotoDataModule
 from stylenet.training.johnson_module import StyleTransferModule
 from stylenet.training.lightning_io import SafeCheckpointIO
+from stylenet.training.weight_average import WeightAverage
 
 log = logging.getLogger("stylenet")
 
@@ -165,10 +166,16 @@ def run_training(
         dirpath=ckpt_dir, save_last=True, save_top_k=0, every_n_train_steps=cfg.checkpoint_every
     )
     stop = StopOnSignal()
+    callbacks: list[Callback] = [checkpoint, stop, clock]
+    if decay := float(cfg.get("ema_decay") or 0):
+        try:
+            callbacks.append(WeightAverage(decay))
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
     trainer = pl.Trainer(
         **{**OmegaConf.to_container(cfg.trainer, resolve=True), "precision": precision},
         logger=build_logger(cfg.logger, run_dir),
-        callbacks=[checkpoint, stop, clock],
+        callbacks=callbacks,
         plugins=[SafeCheckpointIO()],
         default_root_dir=str(run_dir),
     )
