@@ -301,4 +301,7 @@ def test_every_shipped_file_is_intact_has_a_hub_entry_and_all_fit_in_40_mb():
         path = shipped.verified(name, shipped.SHIPPED_DIR)  # the sha256 matches
         total += path.stat().st_size
         assert callable(getattr(hub, name, None)), f"hubconf.py has no entry {name}"
+        # the "train your own" hint names a style that exists, or is written out for the name
+        has_style = (ROOT / "configs" / "style" / f"{name}.yaml").is_file()
+        assert has_style or name in shipped.TRAIN_HINTS, name
     assert total <= 40e6

@@ -29,7 +29,13 @@ class DamagedModelError(CheckpointError):
 
 
 # how to train one's own model of a shipped name that is not a style (checkpoints/README.md)
-TRAIN_HINTS = {"cin": "model=cin styles=[...] model.name=cin", "adain": "model=adain"}
+TRAIN_HINTS = {
+    "cin": "model=cin styles=[...] model.name=cin",
+    "adain": "model=adain",
+    "starry_night_steady": (
+        "style=starry_night style.temporal_weight=10 model.name=starry_night_steady"
+    ),
+}
 
 
 def sha256(path: Path) -> str:
