@@ -167,8 +167,8 @@ def test_model_init_with_the_same_styles_continues_every_style(tmp_path):
 
 
 def test_turns_give_a_style_more_batches_per_cycle(tmp_path, content_dir):
-    """model.turns: the schedule, the steps each style is credited with in the export, and a clear
-    error for a style that does not train."""
+    """model.turns: the schedule, the steps each style is credited with in the export (also after
+    a resume with other turns), and a clear error for a style that does not train."""
     three = ["starry_night", "wave", "scream"]
     images = {s: load_image(ROOT / f"data/styles/{s}.jpg", max_side=32) for s in three}
     settings = dict.fromkeys(three, {"content_weight": 1.0, "style_weight": 5.0})
@@ -183,10 +183,17 @@ def test_turns_give_a_style_more_batches_per_cycle(tmp_path, content_dir):
     with pytest.raises(ValueError, match=r"turns: \['kandinsky'\] not among"):
         MultiStyleModule(CINNet(three, 8, 1), images, settings, loss_net, turns={"kandinsky": 2})
     run = train(tmp_path / "a", "model=cin", "styles=[starry_night,wave]", "model.name=t",
-                "model.turns={wave:3}", "trainer.max_steps=8")  # fmt: skip
+                "model.turns={wave:3}", "trainer.max_steps=8", "checkpoint_every=4")  # fmt: skip
     assert run.returncode == 0, run.stderr[-3000:]
     _, meta = load_model(tmp_path / "a" / "export" / "t.ckpt")
     assert meta["training"]["wave"]["steps"] == 6 and meta["training"]["starry_night"]["steps"] == 2
+    last = tmp_path / "a" / "checkpoints" / "last.ckpt"
+    resumed = train(tmp_path / "r", "model=cin", "styles=[starry_night,wave]", "model.name=t",
+                    f"ckpt_path={last}", "trainer.max_steps=12")  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    _, meta = load_model(tmp_path / "r" / "export" / "t.ckpt")  # 8 steps as above, then 2 + 2
+    assert meta["steps"] == 12
+    assert meta["training"]["wave"]["steps"] == 8 and meta["training"]["starry_night"]["steps"] == 4
     bad = train(tmp_path / "b", "model=cin", "styles=[starry_night,wave]", "model.turns={ink:2}")
     said = bad.stdout + bad.stderr
     assert bad.returncode == 2 and "model.turns: ['ink'] not among the trained styles" in said

@@ -124,6 +124,9 @@ class MultiStyleModule(StyleTransferModule):
             style_param = name.startswith(("gamma.", "beta.", "banks."))
             p.requires_grad_(id(p) in trainable or (not style_param and not freeze_shared))
         self._recent: dict[str, dict[str, torch.Tensor]] = {}  # style -> its last loss parts
+        # branch -> batches it trained in this run ("autoencoder": StyleBank's), kept in the
+        # checkpoint: a resumed run with other turns cannot recount them from global_step
+        self.branch_steps: dict[str, int] = {}
         self.strict_loading = False
         if channels_last:
             self.loss_net.to(memory_format=torch.channels_last)
@@ -172,6 +175,8 @@ class MultiStyleModule(StyleTransferModule):
 
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
         style = self.branch(self.global_step)
+        key = style or "autoencoder"
+        self.branch_steps[key] = self.branch_steps.get(key, 0) + 1
         if style is None:
             _, mse = self.reconstruction(batch)
             loss = self.hparams.reconstruction_weight * mse
@@ -228,6 +233,16 @@ class MultiStyleModule(StyleTransferModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         self.check_finite()
+        checkpoint["branch_steps"] = dict(self.branch_steps)
         sd = checkpoint["state_dict"]
         for k in [k for k in sd if not k.startswith("net.")]:
             del sd[k]  # the frozen VGG and style images are rebuilt from the config
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        """Resuming: the batches each branch trained so far (a checkpoint from before they were
+        kept: recounted with this run's turns)."""
+        steps = checkpoint.get("branch_steps")
+        if steps is None:
+            branches = [self.branch(i) for i in range(checkpoint.get("global_step", 0))]
+            steps = {b or "autoencoder": branches.count(b) for b in set(branches)}
+        self.branch_steps = dict(steps)

@@ -375,7 +375,7 @@ def fit_multistyle(cfg: DictConfig, run_dir: Path) -> Path:
     trainer = run_training(cfg, run_dir, module, data, precision)
     if trainer.global_rank != 0:
         return run_dir / "checkpoints" / "last.ckpt"
-    steps = [module.branch(i) for i in range(trainer.global_step)]
+    steps = module.branch_steps
     training = dict(init_meta.get("training", {}))
     for name in train_styles:
         before = training.get(name, {}).get("steps", 0) if continued else 0
@@ -389,7 +389,7 @@ def fit_multistyle(cfg: DictConfig, run_dir: Path) -> Path:
             "arch": cfg.loss.arch,
             "style_size": configs[name].image_size,
             "normalize": normalize,
-            "steps": steps.count(name) + before,
+            "steps": steps.get(name, 0) + before,
             "lr": cfg.lr,
             "ema_decay": float(cfg.get("ema_decay") or 0),
         }
@@ -398,7 +398,7 @@ def fit_multistyle(cfg: DictConfig, run_dir: Path) -> Path:
     meta = {"style": name, "steps": trainer.global_step + steps_before, "training": training}
     if kind == "stylebank":
         meta["autoencoder"] = {
-            "steps": steps.count(None) + init_meta.get("autoencoder", {}).get("steps", 0),
+            "steps": steps.get("autoencoder", 0) + init_meta.get("autoencoder", {}).get("steps", 0),
             "stylize_steps": module.hparams.stylize_steps,
             "reconstruction_weight": module.hparams.reconstruction_weight,
         }
