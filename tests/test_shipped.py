@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import statistics
 from pathlib import Path
@@ -20,7 +21,7 @@ from stylenet.nets.adain import Decoder, layer_scales, mean_std
 from stylenet.nets.cin import CINNet
 from stylenet.nets.transform_net import TransformNet
 from stylenet.stylize import shipped
-from stylenet.stylize.checkpoint import CheckpointError, load_model, save_model
+from stylenet.stylize.checkpoint import CheckpointError, load_model, read_meta, save_model
 
 
 @pytest.fixture
@@ -170,7 +171,7 @@ def test_infer_uses_the_shipped_model_and_says_so(repo, photo, monkeypatch, caps
     assert infer.main(argv) == 0
     out = capsys.readouterr().out
     assert out.count("using the shipped model") == 1
-    assert "python train.py model=cin styles=[...] model.name=cin" in out  # not style=cin
+    assert re.search(r"python train.py model=cin 'styles=\[[\w,]+\]' model.name=cin", out)
     result = load_image(photo.parent / "out" / "lighthouse_wave.png")
     net, _ = load_model(repo / "checkpoints" / "cin.safetensors")
     with torch.no_grad():
@@ -301,7 +302,11 @@ def test_every_shipped_file_is_intact_has_a_hub_entry_and_all_fit_in_40_mb():
         path = shipped.verified(name, shipped.SHIPPED_DIR)  # the sha256 matches
         total += path.stat().st_size
         assert callable(getattr(hub, name, None)), f"hubconf.py has no entry {name}"
-        # the "train your own" hint names a style that exists, or is written out for the name
-        has_style = (ROOT / "configs" / "style" / f"{name}.yaml").is_file()
-        assert has_style or name in shipped.TRAIN_HINTS, name
+        # the "train your own" hint names styles that exist, and the name when it is not a style
+        hint = shipped.train_hint(name, read_meta(path))
+        listed = re.search(r"\bstyles?=\[?([\w,]+)", hint)
+        styles = listed.group(1).split(",") if listed else []
+        assert all((ROOT / "configs" / "style" / f"{s}.yaml").is_file() for s in styles), hint
+        assert styles or hint == "model=adain", hint
+        assert name in styles or f"model.name={name}" in hint or name == "adain", hint
     assert total <= 40e6

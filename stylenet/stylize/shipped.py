@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import hashlib
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
-from stylenet.stylize.checkpoint import CheckpointError
+from stylenet.stylize.checkpoint import CheckpointError, read_meta
 
 SHIPPED_DIR = Path(__file__).resolve().parents[2] / "checkpoints"
 USER_DIR = Path("checkpoints")  # train.py's export_dir, relative to where commands run
@@ -28,14 +29,21 @@ class DamagedModelError(CheckpointError):
     """A shipped file whose sha256 differs from SHA256SUMS (changed, truncated or missing)."""
 
 
-# how to train one's own model of a shipped name that is not a style (checkpoints/README.md)
-TRAIN_HINTS = {
-    "cin": "model=cin styles=[...] model.name=cin",
-    "adain": "model=adain",
-    "starry_night_steady": (
-        "style=starry_night style.temporal_weight=10 model.name=starry_night_steady"
-    ),
-}
+def train_hint(name: str, meta: Mapping[str, Any]) -> str:
+    """train.py's overrides for one's own model named `name`, of the kind and style in its
+    metadata (checkpoints/README.md gives each shipped model's full recipe)."""
+    kind = meta.get("kind", "johnson")
+    if kind == "adain":
+        return "model=adain" + ("" if name == "adain" else f" model.name={name}")
+    if kind != "johnson":
+        return f"model={kind} 'styles=[{','.join(meta.get('styles', []))}]' model.name={name}"
+    style = meta.get("style") or name
+    temporal = float(meta.get("training", {}).get("temporal_weight") or 0)
+    return " ".join(
+        [f"style={style}"]
+        + ([f"style.temporal_weight={temporal:g}"] if temporal else [])
+        + ([f"model.name={name}"] if name != style else [])
+    )
 
 
 def sha256(path: Path) -> str:
@@ -113,7 +121,7 @@ def resolve_model(
             if announce:
                 announce(
                     f"using the shipped model {found} (train your own with: python train.py "
-                    f"{TRAIN_HINTS.get(stem, 'style=' + stem)} ...; it is then preferred)"
+                    f"{train_hint(stem, read_meta(found))} ...; it is then preferred)"
                 )
             return found
     raise CheckpointError(
