@@ -44,6 +44,7 @@ def check_run(cfg: DictConfig) -> None:
         v = cfg.get(key) or 0
         if not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
             raise ConfigError(f"{key}={v!r} must be a finite number >= 0 (0: off)")
+    ema_decay(cfg)
     kind = cfg.model.get("kind", "johnson")
     if cfg.get("snapshot_minutes") and kind != "johnson":
         raise ConfigError(f"snapshot_minutes: single-style nets only, not model.kind={kind}")
@@ -57,6 +58,14 @@ def check_run(cfg: DictConfig) -> None:
             check_resumable(resolve_path(cfg.ckpt_path))
         except CheckpointError as e:
             raise ConfigError(str(e)) from None
+
+
+def ema_decay(cfg: DictConfig) -> float:
+    """ema_decay=: 0 (off) or the decay of the weights' moving average, between 0 and 1."""
+    v = cfg.get("ema_decay") or 0
+    if not isinstance(v, (int, float)) or not (v == 0 or 0 < v < 1):
+        raise ConfigError(f"ema_decay={v!r}: expected a number between 0 and 1 (0: off)")
+    return float(v)
 
 
 def check_config(cfg: DictConfig) -> Path:

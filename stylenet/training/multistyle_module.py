@@ -66,13 +66,7 @@ class MultiStyleModule(StyleTransferModule):
             raise ValueError(f"train_styles {unknown} not in the net's styles {net.styles}")
         if missing := [s for s in train_styles if s not in style_images]:
             raise ValueError(f"no style image for {missing}")
-        if stylize_steps < 1:
-            raise ValueError(f"stylize_steps={stylize_steps} must be >= 1")
-        turns = {s: 1 for s in train_styles} | dict(turns or {})
-        if unknown := [s for s in turns if s not in train_styles]:
-            raise ValueError(f"turns: {unknown} not among the trained styles {train_styles}")
-        if bad := {s: n for s, n in turns.items() if not isinstance(n, int) or n < 1}:
-            raise ValueError(f"turns: {bad}; each style takes a whole number of turns >= 1")
+        turns = self.check_schedule(train_styles, stylize_steps, turns)
         self.save_hyperparameters(
             {
                 "kind": net.kind,
@@ -132,6 +126,21 @@ class MultiStyleModule(StyleTransferModule):
             self.loss_net.to(memory_format=torch.channels_last)
         self._net_forward = self.all_styles  # what the inherited final grid draws
         self.automatic_optimization = False  # one optimizer per branch, see configure_optimizers
+
+    @staticmethod
+    def check_schedule(
+        train_styles: Sequence[str], stylize_steps: int, turns: Mapping[str, int] | None
+    ) -> dict[str, int]:
+        """Every trained style's turns per cycle (1 unless `turns` says more); ValueError naming
+        the setting (stylize_steps or turns) that cannot be used."""
+        if stylize_steps < 1:
+            raise ValueError(f"stylize_steps={stylize_steps} must be >= 1")
+        turns = dict.fromkeys(train_styles, 1) | dict(turns or {})
+        if unknown := [s for s in turns if s not in train_styles]:
+            raise ValueError(f"turns: {unknown} not among the trained styles {list(train_styles)}")
+        if bad := {s: n for s, n in turns.items() if not isinstance(n, int) or n < 1}:
+            raise ValueError(f"turns: {bad}; each style takes a whole number of turns >= 1")
+        return turns
 
     @property
     def autoencoder_trained(self) -> bool:

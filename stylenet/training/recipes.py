@@ -25,6 +25,7 @@ from stylenet.training.config import (
     check_adain,
     check_config,
     cin_stages,
+    ema_decay,
     luminance_only,
     model_flag,
     model_output,
@@ -128,7 +129,7 @@ def johnson_meta(
             "temporal_weight": module.hparams.temporal_weight,
             "batch_size": cfg.data.batch_size,
             "lr": cfg.lr,
-            "ema_decay": float(cfg.get("ema_decay") or 0),
+            "ema_decay": ema_decay(cfg),
             "run_steps": run_steps,
         },
     }
@@ -308,6 +309,12 @@ def fit_multistyle(cfg: DictConfig, run_dir: Path) -> Path:
         raise ConfigError(f"the styles ask for different model.output {sorted(outputs)}; set one")
     pl.seed_everything(cfg.seed, workers=True)
     net, init_meta, train_styles = multistyle_init(cfg, configs)
+    stylize_steps = int(cfg.model.get("stylize_steps", 2))
+    turns = dict(cfg.model.get("turns") or {})
+    try:
+        MultiStyleModule.check_schedule(train_styles, stylize_steps, turns)
+    except ValueError as e:  # model.turns naming a style that does not train, or not >= 1
+        raise ConfigError(f"model.{e}") from None
     if net is None:
         m = cfg.model
         arch = {"channels": m.channels, "output": outputs.pop()}
@@ -348,25 +355,22 @@ def fit_multistyle(cfg: DictConfig, run_dir: Path) -> Path:
     )
     precision, _ = resolve_speed(cfg)  # torch.compile: single-style nets only for now
     normalize = bool(cfg.loss.get("normalize", False))
-    try:
-        module = MultiStyleModule(
-            net,
-            images,
-            settings,
-            loss_net,
-            train_styles=train_styles,
-            freeze_shared=added,
-            content_layers=list(cfg.loss.content_layers),
-            style_layers=list(cfg.loss.style_layers),
-            normalize=normalize,
-            lr=cfg.lr,
-            stylize_steps=int(cfg.model.get("stylize_steps", 2)),
-            reconstruction_weight=float(cfg.model.get("reconstruction_weight", 1.0)),
-            channels_last=bool(cfg.model.get("channels_last", True)),
-            turns=dict(cfg.model.get("turns") or {}),
-        )
-    except ValueError as e:  # model.turns naming a style that does not train, or not >= 1
-        raise ConfigError(f"model.{e}") from None
+    module = MultiStyleModule(
+        net,
+        images,
+        settings,
+        loss_net,
+        train_styles=train_styles,
+        freeze_shared=added,
+        content_layers=list(cfg.loss.content_layers),
+        style_layers=list(cfg.loss.style_layers),
+        normalize=normalize,
+        lr=cfg.lr,
+        stylize_steps=stylize_steps,
+        reconstruction_weight=float(cfg.model.get("reconstruction_weight", 1.0)),
+        channels_last=bool(cfg.model.get("channels_last", True)),
+        turns=turns,
+    )
     log.info(
         "%s: training %s%s", kind, ", ".join(train_styles),
         f" (added to {cfg.model.init}; its styles and shared weights frozen)" if added else "",
@@ -391,7 +395,7 @@ def fit_multistyle(cfg: DictConfig, run_dir: Path) -> Path:
             "normalize": normalize,
             "steps": steps.get(name, 0) + before,
             "lr": cfg.lr,
-            "ema_decay": float(cfg.get("ema_decay") or 0),
+            "ema_decay": ema_decay(cfg),
         }
     name = cfg.model.get("name") or "-".join([kind, *net.styles])
     steps_before = int(init_meta.get("steps", 0)) if continued else 0

@@ -22,7 +22,7 @@ from stylenet.eval.held_out import evaluate, format_table, load_photos, table_ro
 from stylenet.eval.timing import cpu_seconds
 from stylenet.stylize.checkpoint import CheckpointError, load_model, save_model
 from stylenet.stylize.shipped import resolve_model
-from stylenet.training.config import ConfigError, resolve_path
+from stylenet.training.config import ConfigError, ema_decay, resolve_path
 from stylenet.training.data import PhotoDataModule
 from stylenet.training.johnson_module import StyleTransferModule
 from stylenet.training.lightning_io import SafeCheckpointIO
@@ -167,11 +167,8 @@ def run_training(
     )
     stop = StopOnSignal()
     callbacks: list[Callback] = [checkpoint, stop, clock]
-    if decay := float(cfg.get("ema_decay") or 0):
-        try:
-            callbacks.append(WeightAverage(decay))
-        except ValueError as e:
-            raise ConfigError(str(e)) from None
+    if decay := ema_decay(cfg):
+        callbacks.append(WeightAverage(decay))
     trainer = pl.Trainer(
         **{**OmegaConf.to_container(cfg.trainer, resolve=True), "precision": precision},
         logger=build_logger(cfg.logger, run_dir),
