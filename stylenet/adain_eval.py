@@ -23,11 +23,14 @@ from stylenet.eval.adain_pairs import compare, grid, table
 from stylenet.files.images import ImageError, save_image
 from stylenet.nets.adain import AdaINNet
 from stylenet.stylize.checkpoint import CheckpointError, load_model
+from stylenet.stylize.shipped import resolve_model, to_stderr
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m stylenet.adain_eval", description=__doc__)
-    p.add_argument("--ckpt", required=True, help="an AdaIN checkpoint (.ckpt or .safetensors)")
+    p.add_argument(
+        "--ckpt", required=True, help="an AdaIN model: a file, or a name as for infer.py (adain)"
+    )
     p.add_argument("--photos", nargs="+", type=Path, required=True)
     p.add_argument("--styles", nargs="+", type=Path, required=True)
     p.add_argument("--steps", type=int, default=100, help="L-BFGS steps (0: no comparison)")
@@ -42,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     torch.manual_seed(0)
     try:
-        net, meta = load_model(args.ckpt)
+        net, meta = load_model(resolve_model(args.ckpt, to_stderr))
         if not isinstance(net, AdaINNet):
             raise CheckpointError(f"{args.ckpt}: not an AdaIN model")
         if args.grid:

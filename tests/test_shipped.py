@@ -15,7 +15,7 @@ from PIL import Image
 from safetensors.torch import load_file
 from trainrun import losses, train
 
-from stylenet import evaluate, infer, models
+from stylenet import adain_eval, evaluate, infer, models
 from stylenet.files.images import load_image
 from stylenet.nets.adain import Decoder, layer_scales, mean_std
 from stylenet.nets.cin import CINNet
@@ -195,6 +195,17 @@ def test_evaluate_json_output_stays_json_with_a_shipped_name(
     assert report["half_rules"]["photos"] == 1
     assert report["half_rules"]["compared"] == 0  # one photo: no other photo to compare with
     assert captured.err.count("using the shipped model") == 1
+
+
+def test_adain_eval_takes_the_shipped_name(repo, photo, content_dir, monkeypatch, capsys):
+    monkeypatch.setattr(shipped, "SHIPPED_DIR", repo / "checkpoints")
+    monkeypatch.setattr(shipped, "USER_DIR", repo / "nothing")
+    art, out = content_dir / "skimage_coffee.png", photo.parent / "grid.jpg"
+    argv = ["--ckpt", "adain", "--photos", str(photo), "--styles", str(art), "--steps", "0",
+            "--size", "64", "--grid", str(out)]  # fmt: skip
+    assert adain_eval.main(argv) == 0
+    assert Image.open(out).size[0] > 64
+    assert capsys.readouterr().err.count("using the shipped model") == 1
 
 
 def test_torch_hub_entries_return_ready_modules(repo, content_dir):
