@@ -17,6 +17,7 @@ added to a trained model while the old styles' outputs stay bit-identical.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -27,6 +28,7 @@ from torch import nn
 
 from stylenet.losses.loss_net import LossNet
 from stylenet.losses.objective import StyleObjective
+from stylenet.losses.spikes import SpikePenalty
 from stylenet.losses.temporal import Motion, with_temporal
 from stylenet.nets.cin import CINNet
 from stylenet.nets.stylebank import StyleBankNet
@@ -59,6 +61,7 @@ class MultiStyleModule(StyleTransferModule):
         reconstruction_weight: float = 1.0,
         channels_last: bool = True,
         turns: Mapping[str, int] | None = None,
+        spike_weight: float = 0.0,
     ):
         GuardedModule.__init__(self)  # StyleTransferModule's constructor builds a one-style net
         train_styles = list(train_styles or net.styles)
@@ -83,6 +86,7 @@ class MultiStyleModule(StyleTransferModule):
                 "channels_last": channels_last,
                 "style_settings": {s: dict(style_settings[s]) for s in train_styles},
                 "turns": turns,
+                "spike_weight": spike_weight,
             }
         )
         self.net, self.loss_net, self.train_styles = net, loss_net, train_styles
@@ -91,6 +95,8 @@ class MultiStyleModule(StyleTransferModule):
             s for r in range(max(turns.values())) for s in train_styles if turns[s] > r
         ]
         self.motion = Motion()
+        # the dark-blob penalty on the net's instance norms (stylenet/losses/spikes.py)
+        self.spikes = SpikePenalty(net) if spike_weight > 0 else None
         # style -> weight of the temporal loss (stylenet/losses/temporal.py); the rest is the
         # objective's
         self.temporal_weights = {
@@ -161,11 +167,16 @@ class MultiStyleModule(StyleTransferModule):
             objective.compute_style_targets()
 
     def style_losses(self, photos: torch.Tensor, style: str, targets: dict | None = None):
-        """(stylized photos, loss parts) for one style."""
-        y = self.net(photos, style)
+        """(stylized photos, loss parts) for one style; with spike_weight, parts["spike_loss"]
+        too (not in parts["loss"], the style's objective)."""
+        with self.spikes.watch() if self.spikes else contextlib.nullcontext():
+            y = self.net(photos, style)
         if targets is None:
             targets = self.objectives[style].content_targets(self._layout(photos))
-        return y, self.objectives[style](self._layout(y), targets)
+        parts = self.objectives[style](self._layout(y), targets)
+        if self.spikes:
+            parts["spike_loss"] = self.spikes.total()
+        return y, parts
 
     def reconstruction(self, photos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         y = self.net(photos, None)
@@ -194,6 +205,8 @@ class MultiStyleModule(StyleTransferModule):
             y, parts = self.style_losses(batch, style)
             parts = self.with_temporal(batch, y, parts, style)
             loss = parts["loss"]
+            if self.spikes:
+                loss = loss + self.hparams.spike_weight * parts["spike_loss"]
             self._recent[style] = {k: v.detach() for k, v in parts.items()}
         # every branch's latest losses at every step: whatever step the logger samples shows all
         logged = {f"train/{s}/{k}": v for s, ps in self._recent.items() for k, v in ps.items()}
