@@ -22,7 +22,8 @@ from torch import nn
 
 def deviations(x: torch.Tensor) -> torch.Tensor:
     """|x - mean| per sample and channel, in mean absolute deviations (float32)."""
-    d = (x.float() - x.float().mean(dim=(2, 3), keepdim=True)).abs()
+    x = x.float()
+    d = (x - x.mean(dim=(2, 3), keepdim=True)).abs()
     return d / (d.mean(dim=(2, 3), keepdim=True) + 1e-5)
 
 
