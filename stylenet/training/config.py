@@ -40,8 +40,8 @@ def check_run(cfg: DictConfig) -> None:
     lr = cfg.get("lr")
     if not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
         raise ConfigError(f"lr={lr!r} must be a finite number > 0")
-    for key in ("cpu_minutes", "snapshot_minutes"):
-        v = cfg.get(key) or 0
+    for key in ("cpu_minutes", "snapshot_minutes", "model.spike_weight"):
+        v = OmegaConf.select(cfg, key) or 0
         if not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
             raise ConfigError(f"{key}={v!r} must be a finite number >= 0 (0: off)")
     ema_decay(cfg)

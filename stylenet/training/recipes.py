@@ -315,9 +315,7 @@ def fit_multistyle(cfg: DictConfig, run_dir: Path) -> Path:
         MultiStyleModule.check_schedule(train_styles, stylize_steps, turns)
     except ValueError as e:  # model.turns naming a style that does not train, or not >= 1
         raise ConfigError(f"model.{e}") from None
-    spike_weight = cfg.model.get("spike_weight") or 0
-    if not isinstance(spike_weight, (int, float)) or not 0 <= spike_weight < float("inf"):
-        raise ConfigError(f"model.spike_weight={spike_weight!r} must be a finite number >= 0")
+    spike_weight = float(cfg.model.get("spike_weight") or 0)  # checked by check_run
     if net is None:
         m = cfg.model
         arch = {"channels": m.channels, "output": outputs.pop()}
@@ -373,7 +371,7 @@ def fit_multistyle(cfg: DictConfig, run_dir: Path) -> Path:
         reconstruction_weight=float(cfg.model.get("reconstruction_weight", 1.0)),
         channels_last=bool(cfg.model.get("channels_last", True)),
         turns=turns,
-        spike_weight=float(spike_weight),
+        spike_weight=spike_weight,
     )
     log.info(
         "%s: training %s%s", kind, ", ".join(train_styles),
@@ -400,7 +398,7 @@ def fit_multistyle(cfg: DictConfig, run_dir: Path) -> Path:
             "steps": steps.get(name, 0) + before,
             "lr": cfg.lr,
             "ema_decay": ema_decay(cfg),
-            "spike_weight": float(spike_weight),
+            "spike_weight": spike_weight,
         }
     name = cfg.model.get("name") or "-".join([kind, *net.styles])
     steps_before = int(init_meta.get("steps", 0)) if continued else 0
