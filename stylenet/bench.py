@@ -118,7 +118,7 @@ class DefaultStep:
         not used) change one lever of the johnson step at a time (see LEVERS)."""
         torch.manual_seed(0)
         self.bf16 = has_bf16(device) if bf16 is None else bf16
-        self.device = device
+        self.device, self.compiled = device, compile_net
         art = torch.rand(3, size, size)
         if kind == "johnson":
             vgg = loss_net(device, extra_layers)
@@ -169,8 +169,16 @@ class DefaultStep:
         self.opt.step()
 
     def floor_s(self, photos: torch.Tensor, repeats: int) -> float:
-        """The step's convolutions alone (stylenet.eval.conv_floor), in its number format."""
-        calls = conv_floor.record(lambda: self.loss(photos), self.module)
+        """The step's convolutions alone (stylenet.eval.conv_floor), in its number format.
+        They are recorded from an eager step: hooks do not run inside compiled code."""
+        if not self.compiled:
+            calls = conv_floor.record(lambda: self.loss(photos), self.module)
+        else:
+            compiled, self.module._net_forward = self.module._net_forward, self.module.net.__call__
+            try:
+                calls = conv_floor.record(lambda: self.loss(photos), self.module)
+            finally:
+                self.module._net_forward = compiled
         dtype = torch.bfloat16 if self.bf16 else torch.float32
         return conv_floor.floor_seconds(calls, dtype, self.device, repeats)
 
@@ -484,6 +492,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--compile", choices=("auto", "true", "false"), default="auto")
     p.add_argument("--rounds", type=int, default=3, help="training rounds (1 plain + 2 default)")
     p.add_argument("--repeats", type=int, default=3, help="timed inferences per size and path")
+    p.add_argument("--batch", type=int, default=4, help="training photos per step (256 px)")
     p.add_argument(
         "--families",
         metavar="WxH",
@@ -543,7 +552,9 @@ def main(argv: list[str] | None = None) -> int:
         r["load_average"] = round(os.getloadavg()[0], 2)
         print(json.dumps(r) if args.json else "\n".join(f"{k}: {v}" for k, v in r.items()))
         return 0
-    args.train_size, args.batch, args.sizes, args.peak_size = 256, 4, SIZES, PEAK_SIZE
+    if args.batch < 1:
+        p.error(f"--batch {args.batch}: must be at least 1")
+    args.train_size, args.sizes, args.peak_size = 256, SIZES, PEAK_SIZE
     if args.quick:
         args.train_size, args.batch, args.sizes = 64, 2, ["64x64", "128x96"]
         args.rounds, args.repeats = 1, 1

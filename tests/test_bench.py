@@ -86,3 +86,23 @@ def test_bench_levers_changes_one_lever_at_a_time(monkeypatch):
     assert list(vgg(torch.rand(1, 3, 64, 64), ["relu1_2"])) == ["relu1_2"] and ran
     assert not bench.DefaultStep(64, torch.device("cpu"), bf16=False).bf16
     assert "default" in bench.levers_report(r) and "1 thread" in bench.levers_report(r)
+
+
+@pytest.mark.slow
+def test_the_floor_of_a_compiled_step_counts_the_transform_nets_convolutions(monkeypatch):
+    """Hooks added after compiling do not run inside the compiled code: the floor is recorded
+    from an eager step."""
+    from stylenet import bench
+
+    counted = []
+    monkeypatch.setattr(conv_floor, "floor_seconds", lambda calls, *a: counted.append(calls) or 1)
+    photos = torch.rand(1, 3, 32, 32)
+    for compile_net in (False, True):
+        step = bench.DefaultStep(32, torch.device("cpu"), compile_net=compile_net)
+        step(photos)  # compiles, as the benchmark's timed steps do before the floor
+        compiled = step.module._net_forward
+        step.floor_s(photos, 1)
+        assert step.module._net_forward is compiled  # the compiled forward is put back
+    eager, of_compiled = counted
+    # the transform net, VGG16 up to relu4_3, and the photo's pass up to relu2_2
+    assert of_compiled == eager and sum(eager.values()) == 16 + 10 + 4
