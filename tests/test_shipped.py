@@ -321,3 +321,18 @@ def test_every_shipped_file_is_intact_has_a_hub_entry_and_all_fit_in_40_mb():
         assert styles or hint == "model=adain", hint
         assert name in styles or f"model.name={name}" in hint or name == "adain", hint
     assert total <= 40e6
+
+
+def test_a_shipped_model_is_loaded_once(monkeypatch):
+    """Naming a shipped model reads its metadata for the announcement from the file's header;
+    only the stylizer loads its tensors."""
+    from stylenet.stylize import checkpoint
+
+    loads, lines = [], []
+    real = checkpoint.load_file
+    monkeypatch.setattr(checkpoint, "load_file", lambda p: loads.append(p) or real(p))
+    path = shipped.resolve_model("wave", lines.append, user_dir=Path("/nonexistent"))
+    assert not loads and len(lines) == 1 and "style=wave" in lines[0]
+    load_model(path)
+    assert loads == [path]
+    assert shipped.shipped_meta(path) == read_meta(path)

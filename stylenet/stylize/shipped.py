@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from stylenet.stylize.checkpoint import CheckpointError, read_meta
+from stylenet.stylize.checkpoint import CheckpointError, header_meta, read_meta
 
 SHIPPED_DIR = Path(__file__).resolve().parents[2] / "checkpoints"
 USER_DIR = Path("checkpoints")  # train.py's export_dir, relative to where commands run
@@ -91,6 +91,12 @@ def verified(name: str, folder: Path | None = None) -> Path:
     return path
 
 
+def shipped_meta(path: Path) -> dict[str, Any]:
+    """A verified shipped file's metadata: from the header of a .safetensors file (the caller
+    loads the tensors itself)."""
+    return header_meta(path) if path.suffix == ".safetensors" else read_meta(path)
+
+
 def to_stderr(line: str) -> None:
     """announce for commands whose standard output is data (--json)."""
     print(line, file=sys.stderr)
@@ -121,7 +127,7 @@ def resolve_model(
             if announce:
                 announce(
                     f"using the shipped model {found} (train your own with: python train.py "
-                    f"{train_hint(stem, read_meta(found))} ...; it is then preferred)"
+                    f"{train_hint(stem, shipped_meta(found))} ...; it is then preferred)"
                 )
             return found
     raise CheckpointError(
