@@ -49,6 +49,20 @@ def test_strips_keep_a_residual_output(photo_colors, cel):
     assert psnr(stylize_strips(net, x, torch.float32, 8), ref) > 100
 
 
+def test_strips_follow_changed_weights():
+    """Weights derived for the strips (cast, upsampling phases, pixel blocks) are kept between
+    calls, and rebuilt when the net's parameters change in place or are replaced."""
+    net, x = styled_net(), torch.rand(1, 3, 40, 52)
+    stylize_strips(net, x, torch.float32, 8)
+    net.load_state_dict(styled_net(seed=1).state_dict())  # in place
+    with torch.no_grad():
+        assert psnr(stylize_strips(net, x, torch.float32, 8), net(x)) > 100
+        up = net.net[-2][1][1]
+        up.weight = torch.nn.Parameter(torch.randn_like(up.weight) * 0.1)  # a new tensor
+        net.net[-1][1].bias.add_(0.5)  # the last conv's bias alone, in place
+        assert psnr(stylize_strips(net, x, torch.float32, 8), net(x)) > 100
+
+
 def test_strips_keep_a_linear_output():
     """A model.output=linear net is clipped, not squashed by a sigmoid, in strips too."""
     net = styled_net(output="linear")
