@@ -171,14 +171,14 @@ class DefaultStep:
     def floor_s(self, photos: torch.Tensor, repeats: int) -> float:
         """The step's convolutions alone (stylenet.eval.conv_floor), in its number format.
         They are recorded from an eager step: hooks do not run inside compiled code."""
-        if not self.compiled:
-            calls = conv_floor.record(lambda: self.loss(photos), self.module)
-        else:
-            compiled, self.module._net_forward = self.module._net_forward, self.module.net.__call__
-            try:
-                calls = conv_floor.record(lambda: self.loss(photos), self.module)
-            finally:
-                self.module._net_forward = compiled
+        module = self.module
+        if self.compiled:
+            forward, module._net_forward = module._net_forward, module.net.__call__
+        try:
+            calls = conv_floor.record(lambda: self.loss(photos), module)
+        finally:
+            if self.compiled:
+                module._net_forward = forward
         dtype = torch.bfloat16 if self.bf16 else torch.float32
         return conv_floor.floor_seconds(calls, dtype, self.device, repeats)
 
