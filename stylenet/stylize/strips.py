@@ -180,18 +180,22 @@ def _replicated_strip(xv: torch.Tensor, a: int, b: int, dtype: torch.dtype) -> t
     return strip
 
 
-def _phase_weights(weight: torch.Tensor, dtype: torch.dtype) -> list[list[torch.Tensor]]:
-    """The 3x3 kernel as the four 2x2 kernels of _upconv_strips' output phases [row][column]."""
-    taps = weight.new_tensor([[[1, 0, 0], [0, 1, 1]], [[1, 1, 0], [0, 0, 1]]])  # (phase, 2, 3)
-    return [
+def _phase_params(
+    conv: nn.Conv2d, dtype: torch.dtype
+) -> tuple[list[list[torch.Tensor]], torch.Tensor | None]:
+    """The 3x3 kernel as the four 2x2 kernels of _upconv_strips' output phases [row][column],
+    and the bias, in dtype."""
+    taps = conv.weight.new_tensor([[[1, 0, 0], [0, 1, 1]], [[1, 1, 0], [0, 0, 1]]])  # (phase, 2, 3)
+    weights = [
         [
-            torch.einsum("ik,ockl,jl->ocij", taps[a], weight, taps[b])
+            torch.einsum("ik,ockl,jl->ocij", taps[a], conv.weight, taps[b])
             .to(dtype)
             .contiguous(memory_format=torch.channels_last)
             for b in (0, 1)
         ]
         for a in (0, 1)
     ]
+    return weights, None if conv.bias is None else conv.bias.to(dtype)
 
 
 def _upconv_strips(
@@ -206,8 +210,7 @@ def _upconv_strips(
     """
     n, cin, h, w = x.shape
     cout = conv.out_channels
-    weights = _derived(conv, ("upsampled", dtype), lambda: _phase_weights(conv.weight, dtype))
-    _, bias = _weight_bias(conv, dtype)
+    weights, bias = _derived(conv, ("upsampled", dtype), lambda: _phase_params(conv, dtype))
     xv = x.permute(0, 2, 3, 1)  # NHWC view
     out = x.new_empty(n, h, 2, w, 2, cout, dtype=dtype)  # NHWC of the (2h, 2w) output
     step = max(1, _rows(rows, max(cin * (w + 2), 4 * cout * w)) // 2)
