@@ -6,9 +6,10 @@ inference of one model of any kind (johnson, cin, stylebank, adain, an .onnx exp
 plain:   the usual reference implementation of Johnson et al.: float32, NCHW, eager, the full VGG16
          up to relu4_3 for both the stylized output and the content photo, no autocast, no compile.
 default: what `train.py` and `infer.py` do on this machine (precision auto, channels_last bf16 VGG,
-         content targets only up to the content layer, layer-wise inference; --compile).
+         content targets only up to the content layer, each x2 upsampling and its conv as one
+         smaller phase convolution, layer-wise inference; --compile).
 
-floor:   the same convolutions as the default path (shapes, layout, number format), forward and
+floor:   the convolutions the default path calls (shapes, layout, number format), forward and
          the backward training needs, timed alone (stylenet/eval/conv_floor.py); each path is
          shown as a fraction of it (100%: nothing but convolutions).
 
@@ -37,7 +38,7 @@ from stylenet.eval.timing import median_ms, timed
 from stylenet.files.images import ImageError
 from stylenet.losses.loss_net import LossNet
 from stylenet.losses.terms import content_loss, gram, style_loss
-from stylenet.nets.transform_net import TransformNet
+from stylenet.nets.transform_net import TransformNet, UpsampleConv
 from stylenet.stylize import load as stylize_load
 from stylenet.stylize.checkpoint import CheckpointError
 from stylenet.stylize.precision import compute_dtype, has_bf16
@@ -76,12 +77,22 @@ def loss_net(device: torch.device, extra_layers: list[str] | None = None) -> Los
     return vgg
 
 
+def reference_net() -> TransformNet:
+    """A TransformNet that upsamples as the reference code does, in training mode too (not as
+    four phase convolutions: stylenet.nets.transform_net.upsampled_conv)."""
+    net = TransformNet()
+    for m in net.modules():
+        if isinstance(m, UpsampleConv):
+            m.phases = False
+    return net
+
+
 class PlainStep:
     """One fp32 NCHW eager training step with full VGG passes (the reference code's step)."""
 
     def __init__(self, size: int, device: torch.device):
         torch.manual_seed(0)
-        self.net, self.vgg = TransformNet().to(device), loss_net(device)
+        self.net, self.vgg = reference_net().to(device), loss_net(device)
         self.opt = torch.optim.Adam(self.net.parameters(), 1e-3)
         with torch.no_grad():
             feats = self.vgg(torch.rand(1, 3, size, size, device=device), STYLE)
@@ -175,7 +186,7 @@ class DefaultStep:
         if self.compiled:
             forward, module._net_forward = module._net_forward, module.net.__call__
         try:
-            calls = conv_floor.record(lambda: self.loss(photos), module)
+            calls = conv_floor.record(lambda: self.loss(photos))
         finally:
             if self.compiled:
                 module._net_forward = forward
@@ -209,7 +220,7 @@ def bench_train(
 
 def bench_infer(sizes: list[str], repeats: int, device: torch.device, precision: str) -> dict:
     torch.manual_seed(0)
-    net = TransformNet().eval().to(device)
+    net = reference_net().eval().to(device)
     out: dict[str, dict] = {"plain": {}, "default": {}, "floor": {}}
     for size in sizes:
         image = torch.rand(3, *parse_size(size), device=device)
@@ -228,7 +239,7 @@ def bench_infer(sizes: list[str], repeats: int, device: torch.device, precision:
             times["default"].append(timed(default, device))
         for k, v in times.items():
             out[k][size] = 1000 * statistics.median(v)
-        calls = conv_floor.record(plain, net)
+        calls = conv_floor.record(default)
         dtype = compute_dtype(precision, device)
         out["floor"][size] = 1000 * conv_floor.floor_seconds(calls, dtype, device, max(repeats, 3))
     return out

@@ -42,7 +42,7 @@ def test_the_floor_records_each_convolution_and_the_gradients_it_needs():
     net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Conv2d(4, 4, 3), nn.Conv2d(4, 4, 3))
     frozen = nn.Conv2d(4, 2, 1).requires_grad_(False)  # a loss network: input gradient only
     x = torch.rand(2, 3, 16, 16)
-    calls = conv_floor.record(lambda: frozen(net(x)), net, frozen)
+    calls = conv_floor.record(lambda: frozen(net(x)))
     got = sorted((c.weight, c.shape, c.grad_input, c.grad_weight) for c in calls.elements())
     assert got == [
         ((2, 4, 1, 1), (2, 4, 10, 10), True, False),
@@ -51,12 +51,26 @@ def test_the_floor_records_each_convolution_and_the_gradients_it_needs():
         ((4, 4, 3, 3), (2, 4, 14, 14), True, True),
     ]
     with torch.no_grad():  # inference: forward only
-        calls = conv_floor.record(lambda: net(x), net)
+        calls = conv_floor.record(lambda: net(x))
     assert not any(c.grad_input or c.grad_weight for c in calls)
     one = conv_floor.ConvCall((4, 4, 3, 3), True, (1, 1), (0, 0), (1, 1), 1, (2, 4, 14, 14),
                               False, False, False)  # fmt: skip
     twice = Counter({one: 2})
     assert conv_floor.floor_seconds(twice, torch.float32, torch.device("cpu")) > 0
+
+
+def test_the_floor_records_the_phase_convolution_the_training_net_calls():
+    """In training the upsampling convs run as one 2x2 convolution with four times the output
+    channels, called through F.conv2d with a derived kernel: the floor times that, not the 3x3."""
+    from stylenet.bench import reference_net
+    from stylenet.nets.transform_net import TransformNet
+
+    x = torch.rand(1, 3, 32, 32)
+    phased = conv_floor.record(lambda: TransformNet()(x))
+    plain = conv_floor.record(lambda: reference_net()(x))
+    assert sum(phased.values()) == sum(plain.values()) == 16
+    up = {(c.weight, c.shape) for c in phased} - {(c.weight, c.shape) for c in plain}
+    assert up == {((256, 128, 2, 2), (1, 128, 10, 10)), ((128, 64, 2, 2), (1, 64, 18, 18))}
 
 
 @pytest.mark.slow

@@ -3,7 +3,7 @@ import torch
 import torch.nn.functional as F
 
 from stylenet.files.images import load_image
-from stylenet.nets.transform_net import TransformNet, cel_stage
+from stylenet.nets.transform_net import TransformNet, UpsampleConv, cel_stage
 
 
 @pytest.mark.parametrize("size", [(256, 256), (250, 333), (17, 9), (64, 100)])
@@ -29,6 +29,27 @@ def test_architecture_is_the_papers():
     assert all(
         isinstance(m, torch.nn.InstanceNorm2d) for m in net.modules() if "Norm" in type(m).__name__
     )
+
+
+@pytest.mark.parametrize("size", [(16, 20), (10, 6)])
+def test_training_upsampling_as_phase_convolutions_is_the_same_function(size):
+    """In training mode UpsampleConv runs as one 2x2 phase convolution; its output and the
+    gradients of its input and weights match the modules run in order (upsample, reflection pad,
+    3x3 conv, norm, ReLU). (The conv's bias, before a norm, has none.)"""
+    torch.manual_seed(0)
+    up = UpsampleConv(8, 4)
+    x = torch.rand(2, 8, *size, requires_grad=True)
+    results = []
+    for phases in (False, True):
+        up.phases, x.grad = phases, None
+        up.zero_grad()
+        y = up(x)
+        (y * torch.rand(y.shape, generator=torch.Generator().manual_seed(1))).sum().backward()
+        results.append([y.detach(), x.grad, *(p.grad for n, p in up.named_parameters()
+                                              if n != "1.1.bias")])  # fmt: skip
+    assert results[0][0].shape == (2, 4, 2 * size[0], 2 * size[1])
+    for plain, phased in zip(*results, strict=True):
+        torch.testing.assert_close(phased, plain, rtol=0, atol=1e-5 * plain.abs().max())
 
 
 def test_linear_output_keeps_the_gradient_of_saturated_pixels():

@@ -1,6 +1,6 @@
 """The convolution floor of a training step or an inference on the machine at hand.
 
-The convolutions a run makes (recorded with forward hooks: their weights, input shapes and memory
+The convolutions a run makes (recorded as they are called: their weights, input shapes and memory
 layout) are timed alone in the given number format: forward, and backward where the run needs it
 (the input's gradient when the input requires one, the weight's when the weight is trained).
 Everything else (norms, activations, padding, upsampling, the loss, the optimizer, layout copies)
@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from torch import nn
+from torch.nn.modules.utils import _pair
+from torch.overrides import TorchFunctionMode
 
 from stylenet.eval.timing import timed
 
@@ -37,38 +38,45 @@ class ConvCall:
     grad_weight: bool
 
 
-def record(run: Callable[[], object], *modules: nn.Module) -> Counter[ConvCall]:
-    """The Conv2d calls run() makes inside modules, counted (run is called once, as it is: with
-    gradients enabled the calls say which gradients a backward pass would need)."""
-    calls: Counter[ConvCall] = Counter()
+class _Recorder(TorchFunctionMode):
+    """Counts every 2-D convolution called while active, however it is called (a module, or
+    F.conv2d with a derived kernel, as the training form of UpsampleConv does)."""
 
-    def hook(conv: nn.Module, inputs: tuple, _output: object) -> None:
-        x = inputs[0]
-        assert isinstance(conv, nn.Conv2d)
-        cl = x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last)
-        calls[
-            ConvCall(
-                tuple(conv.weight.shape),
-                conv.bias is not None,
-                tuple(conv.stride),
-                tuple(conv.padding),
-                tuple(conv.dilation),
-                conv.groups,
-                tuple(x.shape),
-                cl and not x.is_contiguous(),
-                torch.is_grad_enabled() and x.requires_grad,
-                torch.is_grad_enabled() and conv.weight.requires_grad,
-            )  # fmt: skip
-        ] += 1
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: Counter[ConvCall] = Counter()
 
-    convs = [m for mod in modules for m in mod.modules() if isinstance(m, nn.Conv2d)]
-    handles = [c.register_forward_hook(hook) for c in convs]
-    try:
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func is F.conv2d:
+            self.calls[_call(*args, **kwargs)] += 1
+        return func(*args, **kwargs)
+
+
+def _call(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> ConvCall:
+    cl = x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last)
+    if isinstance(padding, str):
+        raise ValueError(f"padding={padding!r}: the floor times numeric padding only")
+    return ConvCall(
+        tuple(weight.shape),
+        bias is not None,
+        _pair(stride),
+        _pair(padding),
+        _pair(dilation),
+        groups,
+        tuple(x.shape),
+        cl and not x.is_contiguous(),
+        torch.is_grad_enabled() and x.requires_grad,
+        torch.is_grad_enabled() and weight.requires_grad,
+    )
+
+
+def record(run: Callable[[], object]) -> Counter[ConvCall]:
+    """The 2-D convolutions run() makes, counted (run is called once, as it is: with gradients
+    enabled the calls say which gradients a backward pass would need)."""
+    with _Recorder() as recorder:
         run()
-    finally:
-        for h in handles:
-            h.remove()
-    return calls
+    return recorder.calls
 
 
 def time_call(call: ConvCall, dtype: torch.dtype, device: torch.device, repeats: int = 3) -> float:

