@@ -47,6 +47,15 @@ class ResidualBlock(nn.Module):
 PHASE_TAPS = (((1, 0, 0), (0, 1, 1)), ((1, 1, 0), (0, 0, 1)))
 
 
+def _replicate_pad1(x: torch.Tensor) -> torch.Tensor:
+    """x with its edge rows and columns repeated once. Under torch.compile by concatenation:
+    inductor fails on replication_pad2d's backward (torch 2.14), which is 3x faster eagerly."""
+    if not torch.compiler.is_compiling():
+        return F.pad(x, (1, 1, 1, 1), mode="replicate")
+    x = torch.cat([x[:, :, :1], x, x[:, :, -1:]], 2)
+    return torch.cat([x[..., :1], x, x[..., -1:]], 3)
+
+
 def upsampled_conv(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
     """conv(reflection_pad1(nearest_upsample2(x))) for a 3x3 conv, without the upsampled copy.
 
@@ -61,7 +70,7 @@ def upsampled_conv(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
         t = conv.weight.new_tensor(PHASE_TAPS)
         kernel = torch.einsum("aik,ockl,bjl->abocij", t, conv.weight, t)
     bias = None if conv.bias is None else conv.bias.repeat(4)
-    y = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), kernel.flatten(0, 2), bias)
+    y = F.conv2d(_replicate_pad1(x), kernel.flatten(0, 2), bias)
     y = y.unflatten(1, (2, 2, co))  # (n, a, b, co, h + 1, w + 1)
     rows = [torch.stack([y[:, a, b, :, a : a + h, b : b + w] for b in (0, 1)], -1) for a in (0, 1)]
     return torch.stack(rows, 3).reshape(n, co, 2 * h, 2 * w)  # (n, co, h, a, w, b) interleaved
