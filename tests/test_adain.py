@@ -110,6 +110,23 @@ def test_identity_weight_adds_the_photo_reconstruction_and_training_lowers_it():
     assert seen[-1] < 0.5 * seen[0], seen
 
 
+def test_the_training_decoder_is_the_same_function():
+    """In training mode the decoder runs each upsampling and its conv as one phase convolution:
+    output and gradients match the layers run in order (eval mode)."""
+    torch.manual_seed(0)
+    decoder = Decoder()
+    x = torch.randn(2, 512, 8, 6, requires_grad=True)
+    results = []
+    for training in (True, False):
+        decoder.train(training).zero_grad()
+        x.grad = None
+        y = decoder(x)
+        y.backward(torch.rand(y.shape, generator=torch.Generator().manual_seed(1)))
+        results.append([y.detach(), x.grad, *(p.grad for p in decoder.parameters())])
+    for phased, plain in zip(*results, strict=True):
+        torch.testing.assert_close(phased, plain, rtol=0, atol=1e-5 * plain.abs().max())
+
+
 @pytest.mark.parametrize(("alpha", "rows"), [(1.0, 8), (0.5, 13)])
 def test_strips_equal_one_pass(alpha, rows):
     """Several strips per layer (rows=8) and sides not multiples of 8: same output as net(x)."""

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from stylenet.losses.loss_net import LossNet
+from stylenet.nets.transform_net import upsampled_conv
 
 ENCODER_LAYER = "relu4_1"
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
@@ -133,7 +134,8 @@ class Decoder(nn.Sequential):
     """relu4_1 features (512 channels) -> image: divided by `scale` (the encoder's relu4_1 entry
     of LAYER_SCALES), then the encoder mirrored, pools become x2 nearest upsampling, no
     normalisation. The last conv's output is the image, unbounded in training and clipped to
-    [0, 1] by `to_pixels` at inference."""
+    [0, 1] by `to_pixels` at inference. In training mode each upsampling, pad and conv run as
+    one phase convolution (stylenet.nets.transform_net.upsampled_conv: the same function)."""
 
     def __init__(self, scale: float = LAYER_SCALES["original"][ENCODER_LAYER]) -> None:
         layers = [Scale(1 / scale), *_conv(512, 256), nn.ReLU()]
@@ -143,6 +145,23 @@ class Decoder(nn.Sequential):
                 layers += [*_conv(cin, cin if i < n - 1 else cout), nn.ReLU()]
         layers += _conv(64, 3)
         super().__init__(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            return self._phase_forward(x)
+        for m in self:
+            x = m(x)
+        return x
+
+    @torch.jit.unused
+    def _phase_forward(self, x):  # unannotated: TorchScript cannot resolve these annotations
+        layers, i = list(self), 0
+        while i < len(layers):
+            if isinstance(layers[i], nn.Upsample):  # then the pad and the 3x3 conv
+                x, i = upsampled_conv(x, layers[i + 2]), i + 3
+            else:
+                x, i = layers[i](x), i + 1
+        return x
 
 
 def to_pixels(x: torch.Tensor) -> torch.Tensor:
