@@ -7,7 +7,8 @@ plain:   the usual reference implementation of Johnson et al.: float32, NCHW, ea
          up to relu4_3 for both the stylized output and the content photo, no autocast, no compile.
 default: what `train.py` and `infer.py` do on this machine (precision auto, channels_last bf16 VGG,
          content targets only up to the content layer, each x2 upsampling and its conv as one
-         smaller phase convolution, layer-wise inference; --compile).
+         smaller phase convolution, the last conv on 2x2 pixel blocks, layer-wise inference;
+         --compile).
 
 floor:   the convolutions the default path calls (shapes, layout, number format), forward and
          the backward training needs, timed alone (stylenet/eval/conv_floor.py); each path is
@@ -38,7 +39,7 @@ from stylenet.eval.timing import median_ms, timed
 from stylenet.files.images import ImageError
 from stylenet.losses.loss_net import LossNet
 from stylenet.losses.terms import content_loss, gram, style_loss
-from stylenet.nets.transform_net import TransformNet, UpsampleConv
+from stylenet.nets.transform_net import RGBConv, TransformNet, UpsampleConv
 from stylenet.stylize import load as stylize_load
 from stylenet.stylize.checkpoint import CheckpointError
 from stylenet.stylize.precision import compute_dtype, has_bf16
@@ -78,12 +79,15 @@ def loss_net(device: torch.device, extra_layers: list[str] | None = None) -> Los
 
 
 def reference_net() -> TransformNet:
-    """A TransformNet that upsamples as the reference code does, in training mode too (not as
-    four phase convolutions: stylenet.nets.transform_net.upsampled_conv)."""
+    """A TransformNet whose layers run as the reference code's do, in training mode too (not as
+    phase convolutions or on pixel blocks: stylenet.nets.transform_net.upsampled_conv and
+    blocked_conv)."""
     net = TransformNet()
     for m in net.modules():
         if isinstance(m, UpsampleConv):
             m.phases = False
+        elif isinstance(m, RGBConv):
+            m.blocks = False
     return net
 
 

@@ -97,7 +97,9 @@ def test_identity_weight_adds_the_photo_reconstruction_and_training_lowers_it():
     photos, arts = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
     assert "identity" not in AdaINModule(encoder, channels_last=False).losses(photos, arts)[1]
     module = AdaINModule(encoder, identity_weight=50.0, channels_last=False)
-    opt = torch.optim.Adam(module.decoder.parameters(), lr=1e-3)
+    # a small step: at 1e-3 the loss spikes 300-fold on the third step, and where the 30th
+    # lands then depends on rounding
+    opt = torch.optim.Adam(module.decoder.parameters(), lr=1e-4)
     seen = []
     for _ in range(30):
         _, parts = module.losses(photos, arts)

@@ -59,9 +59,10 @@ def test_the_floor_records_each_convolution_and_the_gradients_it_needs():
     assert conv_floor.floor_seconds(twice, torch.float32, torch.device("cpu")) > 0
 
 
-def test_the_floor_records_the_phase_convolution_the_training_net_calls():
+def test_the_floor_records_the_convolutions_the_training_net_calls():
     """In training the upsampling convs run as one 2x2 convolution with four times the output
-    channels, called through F.conv2d with a derived kernel: the floor times that, not the 3x3."""
+    channels, and the last conv on pixel blocks, each called through F.conv2d with a derived
+    kernel: the floor times those, not the convs as written."""
     from stylenet.bench import reference_net
     from stylenet.nets.transform_net import TransformNet
 
@@ -69,8 +70,12 @@ def test_the_floor_records_the_phase_convolution_the_training_net_calls():
     phased = conv_floor.record(lambda: TransformNet()(x))
     plain = conv_floor.record(lambda: reference_net()(x))
     assert sum(phased.values()) == sum(plain.values()) == 16
-    up = {(c.weight, c.shape) for c in phased} - {(c.weight, c.shape) for c in plain}
-    assert up == {((256, 128, 2, 2), (1, 128, 10, 10)), ((128, 64, 2, 2), (1, 64, 18, 18))}
+    fast = {(c.weight, c.shape) for c in phased} - {(c.weight, c.shape) for c in plain}
+    assert fast == {
+        ((256, 128, 2, 2), (1, 128, 10, 10)),  # the two upsampling convs, four phases each
+        ((128, 64, 2, 2), (1, 64, 18, 18)),
+        ((12, 128, 5, 5), (1, 128, 20, 20)),  # the last 9x9 conv on 2x2 pixel blocks
+    }
 
 
 @pytest.mark.slow

@@ -3,7 +3,7 @@ import torch
 import torch.nn.functional as F
 
 from stylenet.files.images import load_image
-from stylenet.nets.transform_net import TransformNet, UpsampleConv, cel_stage
+from stylenet.nets.transform_net import RGBConv, TransformNet, UpsampleConv, cel_stage
 
 
 @pytest.mark.parametrize("size", [(256, 256), (250, 333), (17, 9), (64, 100)])
@@ -50,6 +50,24 @@ def test_training_upsampling_as_phase_convolutions_is_the_same_function(size):
     assert results[0][0].shape == (2, 4, 2 * size[0], 2 * size[1])
     for plain, phased in zip(*results, strict=True):
         torch.testing.assert_close(phased, plain, rtol=0, atol=1e-5 * plain.abs().max())
+
+
+def test_training_last_conv_on_pixel_blocks_is_the_same_function():
+    """In training mode the last conv to RGB runs on 2x2 pixel blocks; its output and the
+    gradients of its input and weights match the layers run in order (eval mode)."""
+    torch.manual_seed(0)
+    last = RGBConv(8)
+    x = torch.randn(2, 8, 12, 10, requires_grad=True)
+    results = []
+    for training in (True, False):
+        last.train(training).zero_grad()
+        x.grad = None
+        y = last(x)
+        y.backward(torch.rand(y.shape, generator=torch.Generator().manual_seed(1)))
+        results.append([y.detach(), x.grad, last[1].weight.grad, last[1].bias.grad])
+    assert results[0][0].shape == (2, 3, 12, 10)
+    for blocked, plain in zip(*results, strict=True):
+        torch.testing.assert_close(blocked, plain, rtol=0, atol=1e-5 * plain.abs().max())
 
 
 def test_linear_output_keeps_the_gradient_of_saturated_pixels():

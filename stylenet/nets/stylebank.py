@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from stylenet.nets.cin import check_mix
-from stylenet.nets.transform_net import OUTPUTS, ConvLayer, UpsampleConv, to_pixels
+from stylenet.nets.transform_net import OUTPUTS, ConvLayer, RGBConv, UpsampleConv, to_pixels
 
 
 class BankMix(nn.Module):
@@ -79,9 +79,7 @@ class StyleBankNet(nn.Module):
             ConvLayer(3, c, 9), ConvLayer(c, 2 * c, 3, stride=2), ConvLayer(2 * c, 4 * c, 3, 2)
         )
         self.banks = nn.ModuleDict({s: self._bank() for s in styles})
-        self.decoder = nn.Sequential(
-            UpsampleConv(4 * c, 2 * c), UpsampleConv(2 * c, c), ConvLayer(c, 3, 9, norm_relu=False)
-        )
+        self.decoder = nn.Sequential(UpsampleConv(4 * c, 2 * c), UpsampleConv(2 * c, c), RGBConv(c))
 
     def _bank(self) -> nn.Sequential:
         c = 4 * self.channels
