@@ -42,11 +42,6 @@ class ResidualBlock(nn.Module):
         return x + self.body(x)
 
 
-# Of the three taps of a 3x3 kernel row, those that fall on source offset 0 and 1, for an even
-# (first) and an odd (second) output row of a x2 nearest upsampling.
-PHASE_TAPS = (((1, 0, 0), (0, 1, 1)), ((1, 1, 0), (0, 0, 1)))
-
-
 def _replicate_pad1(x: torch.Tensor) -> torch.Tensor:
     """x with its edge rows and columns repeated once. Under torch.compile by concatenation:
     inductor fails on replication_pad2d's backward (torch 2.14), which is 3x faster eagerly."""
@@ -66,9 +61,16 @@ def upsampled_conv(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
     kernel is derived from conv.weight, so gradients reach it."""
     n, _, h, w = x.shape
     co = conv.out_channels
+    # taps[a, p, u]: whether tap u of a kernel row, for output rows of phase a, reads row p of
+    # the 2x2 window: ((1, 0, 0), (0, 1, 1)) for even rows, ((1, 1, 0), (0, 0, 1)) for odd ones
+    # (made on the device: no host-to-device copy in the step)
+    phase = torch.arange(2, device=x.device)[:, None, None]
+    row = torch.arange(2, device=x.device)[None, :, None]
+    tap = torch.arange(3, device=x.device)[None, None, :]
+    taps = row == (phase + tap - 1).div(2, rounding_mode="floor") - phase + 1
     with torch.autocast(x.device.type, enabled=False):  # the kernel sums stay float32
-        t = conv.weight.new_tensor(PHASE_TAPS)
-        kernel = torch.einsum("aik,ockl,bjl->abocij", t, conv.weight, t)
+        taps = taps.to(conv.weight.dtype)
+        kernel = torch.einsum("aik,ockl,bjl->abocij", taps, conv.weight, taps)
     bias = None if conv.bias is None else conv.bias.repeat(4)
     y = F.conv2d(_replicate_pad1(x), kernel.flatten(0, 2), bias)
     y = y.unflatten(1, (2, 2, co))  # (n, a, b, co, h + 1, w + 1)
@@ -110,17 +112,17 @@ def blocked_conv(xp: torch.Tensor, conv: nn.Conv2d, r: int = 2) -> torch.Tensor:
     (76 GFLOP/s against 370 for the residual blocks' convs, forward and backward); on 2x2 blocks
     the same sums are a 5x5 conv with 12 outputs and 128 inputs, and forward plus backward run
     about 1.5x faster though some products are zeros. The kernel is derived from conv.weight, so
-    gradients reach it. xp's sides and the output's must be multiples of r."""
+    gradients reach it. xp's sides and k - 1 must be multiples of r."""
     o, c, k, _ = conv.weight.shape
     kb = (k + 2 * r - 2) // r  # taps per block row
-    phase, src, block = torch.arange(r), torch.arange(r), torch.arange(kb)
-    # pick[a, p, d, u]: output phase a's tap u reads input phase p of the d-th block
-    pick = (
-        torch.arange(k)
-        == r * block[None, None, :, None] + src[None, :, None, None] - phase[:, None, None, None]
-    )
+    # pick[a, p, d, u]: whether tap u of a kernel row, for output rows of phase a, reads row p
+    # of the d-th block (made on the device: no host-to-device copy in the step)
+    phase = torch.arange(r, device=xp.device)[:, None, None, None]
+    row = torch.arange(r, device=xp.device)[None, :, None, None]
+    block = torch.arange(kb, device=xp.device)[None, None, :, None]
+    pick = torch.arange(k, device=xp.device) == r * block + row - phase
     with torch.autocast(xp.device.type, enabled=False):  # the kernel stays float32
-        pick = pick.to(conv.weight)
+        pick = pick.to(conv.weight.dtype)
         kernel = torch.einsum("apiu,bqjv,ocuv->oabcpqij", pick, pick, conv.weight)
     kernel = kernel.reshape(o * r * r, c * r * r, kb, kb)
     bias = None if conv.bias is None else conv.bias.repeat_interleave(r * r)
