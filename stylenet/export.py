@@ -41,9 +41,9 @@ from torch import nn
 from stylenet import stylize
 from stylenet.files.atomic import atomic_write
 from stylenet.files.images import ImageError
-from stylenet.nets.adain import ENCODER_LAYER, FRAME, MULTIPLE, BoundAdaIN, adain
+from stylenet.nets.adain import ENCODER_LAYER, FRAME, MULTIPLE, BoundAdaIN, Decoder, adain
 from stylenet.nets.stylebank import BankMix, BoundStyleBank
-from stylenet.nets.transform_net import TransformNet, cel_stage, to_pixels
+from stylenet.nets.transform_net import RGBConv, TransformNet, UpsampleConv, cel_stage, to_pixels
 from stylenet.ops.preserve_color import transfer_luminance
 from stylenet.stylize.checkpoint import CheckpointError
 from stylenet.stylize.stylizer import UsageError, parse_mix
@@ -77,6 +77,17 @@ class CelStage(nn.Module):
         return cel_stage(y, 1, supersample=True)
 
 
+def scriptable(layer: nn.Module) -> nn.Module:
+    """The layer as TorchScript compiles it: a BankMix as ScriptableBankMix, and the layers whose
+    forward has a training-only form (UpsampleConv, RGBConv, the AdaIN Decoder) as a plain
+    nn.Sequential of the same modules (the eval form, sharing the weights)."""
+    if isinstance(layer, BankMix):
+        return ScriptableBankMix(layer)
+    if isinstance(layer, (UpsampleConv, RGBConv, Decoder)):
+        return nn.Sequential(*layer)
+    return layer
+
+
 class ExportNet(nn.Module):
     """TransformNet.forward (or a bound StyleBank's) with the padding written so that tracing
     keeps it dynamic.
@@ -90,7 +101,7 @@ class ExportNet(nn.Module):
 
     def __init__(self, net: TransformNet | BoundStyleBank):
         super().__init__()
-        layers = [ScriptableBankMix(m) if isinstance(m, BankMix) else m for m in net.net]
+        layers = [scriptable(m) for m in net.net]
         self.net, self.output = nn.Sequential(*layers), net.output
         self.photo_colors = bool(getattr(net, "photo_colors", False))
         self.cel = bool(getattr(net, "cel", False))
@@ -119,7 +130,7 @@ class ExportAdaIN(nn.Module):
         vgg = net.encoder.vgg
         stop = vgg.index[ENCODER_LAYER]
         self.features = nn.Sequential(*list(vgg.features)[: stop + 1])
-        self.decoder = net.decoder
+        self.decoder = scriptable(net.decoder)
         self.register_buffer("mean", vgg.mean.detach().clone())
         self.register_buffer("std", vgg.std.detach().clone())
         self.register_buffer("style_mean", bound.style_mean.detach().float().clone())

@@ -18,12 +18,12 @@ def test_ddp_two_cpu_processes(tmp_path):
         sys.executable,
         str(ROOT / "train.py"),
         "style=starry_night",
-        "lr=0.01",
+        "lr=0.001",  # at 0.01 the loss jumps 90-fold at step 2 and the 8th lands anywhere
         "trainer=ddp",
         "trainer.accelerator=cpu",
         "trainer.devices=2",
-        "trainer.max_steps=8",
-        "trainer.val_check_interval=4",
+        "trainer.max_steps=24",
+        "trainer.val_check_interval=12",
         "trainer.log_every_n_steps=1",
         "data.image_size=64",
         "data.batch_size=2",
@@ -46,5 +46,5 @@ def test_ddp_two_cpu_processes(tmp_path):
     assert "exported" not in (run / "train_ddp_process_1.log").read_text()
     rows = list(csv.DictReader(open(next(run.glob("csv/*/metrics.csv")))))
     losses = [float(r["train/loss"]) for r in rows if r["train/loss"]]
-    assert len(losses) == 8
+    assert len(losses) == 24
     assert losses[-1] < 0.6 * losses[0]
