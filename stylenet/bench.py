@@ -39,7 +39,7 @@ from stylenet.eval.timing import median_ms, timed
 from stylenet.files.images import ImageError
 from stylenet.losses.loss_net import LossNet
 from stylenet.losses.terms import content_loss, gram, style_loss
-from stylenet.nets.transform_net import RGBConv, TransformNet, UpsampleConv
+from stylenet.nets.transform_net import TrainingForm, TransformNet
 from stylenet.stylize import load as stylize_load
 from stylenet.stylize.checkpoint import CheckpointError
 from stylenet.stylize.precision import compute_dtype, has_bf16
@@ -84,10 +84,8 @@ def reference_net() -> TransformNet:
     blocked_conv)."""
     net = TransformNet()
     for m in net.modules():
-        if isinstance(m, UpsampleConv):
-            m.phases = False
-        elif isinstance(m, RGBConv):
-            m.blocks = False
+        if isinstance(m, TrainingForm):
+            m.fast = False
     return net
 
 

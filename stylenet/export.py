@@ -41,9 +41,9 @@ from torch import nn
 from stylenet import stylize
 from stylenet.files.atomic import atomic_write
 from stylenet.files.images import ImageError
-from stylenet.nets.adain import ENCODER_LAYER, FRAME, MULTIPLE, BoundAdaIN, Decoder, adain
+from stylenet.nets.adain import ENCODER_LAYER, FRAME, MULTIPLE, BoundAdaIN, adain
 from stylenet.nets.stylebank import BankMix, BoundStyleBank
-from stylenet.nets.transform_net import RGBConv, TransformNet, UpsampleConv, cel_stage, to_pixels
+from stylenet.nets.transform_net import TrainingForm, TransformNet, cel_stage, to_pixels
 from stylenet.ops.preserve_color import transfer_luminance
 from stylenet.stylize.checkpoint import CheckpointError
 from stylenet.stylize.stylizer import UsageError, parse_mix
@@ -78,12 +78,12 @@ class CelStage(nn.Module):
 
 
 def scriptable(layer: nn.Module) -> nn.Module:
-    """The layer as TorchScript compiles it: a BankMix as ScriptableBankMix, and the layers whose
-    forward has a training-only form (UpsampleConv, RGBConv, the AdaIN Decoder) as a plain
-    nn.Sequential of the same modules (the eval form, sharing the weights)."""
+    """The layer as TorchScript compiles it: a BankMix as ScriptableBankMix, and a TrainingForm
+    (UpsampleConv, RGBConv, the AdaIN Decoder) as a plain nn.Sequential of the same modules (its
+    eval form, sharing the weights)."""
     if isinstance(layer, BankMix):
         return ScriptableBankMix(layer)
-    if isinstance(layer, (UpsampleConv, RGBConv, Decoder)):
+    if isinstance(layer, TrainingForm):
         return nn.Sequential(*layer)
     return layer
 

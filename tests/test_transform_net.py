@@ -40,8 +40,8 @@ def test_training_upsampling_as_phase_convolutions_is_the_same_function(size):
     up = UpsampleConv(8, 4)
     x = torch.rand(2, 8, *size, requires_grad=True)
     results = []
-    for phases in (False, True):
-        up.phases, x.grad = phases, None
+    for fast in (False, True):
+        up.fast, x.grad = fast, None
         up.zero_grad()
         y = up(x)
         (y * torch.rand(y.shape, generator=torch.Generator().manual_seed(1))).sum().backward()

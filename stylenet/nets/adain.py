@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from stylenet.losses.loss_net import LossNet
-from stylenet.nets.transform_net import upsampled_conv
+from stylenet.nets.transform_net import TrainingForm, upsampled_conv
 
 ENCODER_LAYER = "relu4_1"
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
@@ -130,7 +130,7 @@ def _conv(cin: int, cout: int) -> list[nn.Module]:
     return [nn.ReflectionPad2d(1), nn.Conv2d(cin, cout, 3)]
 
 
-class Decoder(nn.Sequential):
+class Decoder(TrainingForm):
     """relu4_1 features (512 channels) -> image: divided by `scale` (the encoder's relu4_1 entry
     of LAYER_SCALES), then the encoder mirrored, pools become x2 nearest upsampling, no
     normalisation. The last conv's output is the image, unbounded in training and clipped to
@@ -146,15 +146,7 @@ class Decoder(nn.Sequential):
         layers += _conv(64, 3)
         super().__init__(*layers)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.training:
-            return self._phase_forward(x)
-        for m in self:
-            x = m(x)
-        return x
-
-    @torch.jit.unused
-    def _phase_forward(self, x):  # unannotated: TorchScript cannot resolve these annotations
+    def _fast(self, x: torch.Tensor) -> torch.Tensor:
         layers, i = list(self), 0
         while i < len(layers):
             if isinstance(layers[i], nn.Upsample):  # then the pad and the 3x3 conv

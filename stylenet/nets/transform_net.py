@@ -42,6 +42,29 @@ class ResidualBlock(nn.Module):
         return x + self.body(x)
 
 
+class TrainingForm(nn.Sequential):
+    """Layers in order, which in training mode run as one faster form of the same function
+    (`_fast`, where `_fast_fits` the input). Eval mode (inference, export), TorchScript and
+    `fast = False` (the reference benchmark) run the modules in order."""
+
+    def __init__(self, *layers: nn.Module):
+        super().__init__(*layers)
+        self.fast = True
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not torch.jit.is_scripting() and self.training and self.fast and self._fast_fits(x):
+            return self._fast(x)
+        for m in self:
+            x = m(x)
+        return x
+
+    def _fast_fits(self, x: torch.Tensor) -> bool:
+        return True
+
+    def _fast(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+
 def _replicate_pad1(x: torch.Tensor) -> torch.Tensor:
     """x with its edge rows and columns repeated once. Under torch.compile by concatenation:
     inductor fails on replication_pad2d's backward (torch 2.14), which is 3x faster eagerly."""
@@ -78,26 +101,14 @@ def upsampled_conv(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
     return torch.stack(rows, 3).reshape(n, co, 2 * h, 2 * w)  # (n, co, h, a, w, b) interleaved
 
 
-class UpsampleConv(nn.Sequential):
-    """x2 nearest-neighbour upsampling then a 3x3 conv (no checkerboard artefacts).
-
-    In training mode it runs as upsampled_conv (the same function, 2-2.5x faster forward and
-    backward on a CPU); in eval mode, and with `phases = False`, as the modules in order, the
-    form that export and the reference benchmark keep."""
+class UpsampleConv(TrainingForm):
+    """x2 nearest-neighbour upsampling then a 3x3 conv (no checkerboard artefacts); in training
+    as upsampled_conv (the same function, 2-2.5x faster forward and backward on a CPU)."""
 
     def __init__(self, cin: int, cout: int):
         super().__init__(nn.Upsample(scale_factor=2, mode="nearest"), ConvLayer(cin, cout, 3))
-        self.phases = True
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.training and self.phases:
-            return self._phase_forward(x)
-        for m in self:
-            x = m(x)
-        return x
-
-    @torch.jit.unused
-    def _phase_forward(self, x):  # unannotated: TorchScript cannot resolve these annotations
+    def _fast(self, x: torch.Tensor) -> torch.Tensor:
         _pad, conv, *after = self[1]
         y = upsampled_conv(x, conv)
         for m in after:  # the norm and ReLU
@@ -129,24 +140,17 @@ def blocked_conv(xp: torch.Tensor, conv: nn.Conv2d, r: int = 2) -> torch.Tensor:
     return F.pixel_shuffle(F.conv2d(F.pixel_unshuffle(xp, r), kernel, bias), r)
 
 
-class RGBConv(ConvLayer):
-    """The last conv, to RGB, without norm: in training mode (on even sides) as blocked_conv,
-    the same function; in eval mode, and with `blocks = False`, as the layers in order (export,
-    and stylenet.stylize.strips, which blocks it itself)."""
+class RGBConv(TrainingForm):
+    """The last conv, to RGB, reflection-padded, without norm; in training (on even sides) as
+    blocked_conv, the same function (stylenet.stylize.strips blocks it itself at inference)."""
 
     def __init__(self, cin: int, kernel: int = 9):
-        super().__init__(cin, 3, kernel, norm_relu=False)
-        self.blocks = True
+        super().__init__(nn.ReflectionPad2d(kernel // 2), nn.Conv2d(cin, 3, kernel))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.training and self.blocks and x.shape[-2] % 2 == 0 and x.shape[-1] % 2 == 0:
-            return self._blocked_forward(x)
-        for m in self:
-            x = m(x)
-        return x
+    def _fast_fits(self, x: torch.Tensor) -> bool:
+        return x.shape[-2] % 2 == 0 and x.shape[-1] % 2 == 0
 
-    @torch.jit.unused
-    def _blocked_forward(self, x):  # unannotated: TorchScript cannot resolve these annotations
+    def _fast(self, x: torch.Tensor) -> torch.Tensor:
         pad, conv = self
         return blocked_conv(pad(x), conv)
 
