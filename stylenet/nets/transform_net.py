@@ -74,28 +74,34 @@ def _replicate_pad1(x: torch.Tensor) -> torch.Tensor:
     return torch.cat([x[..., :1], x, x[..., -1:]], 3)
 
 
+def phase_kernels(weight: torch.Tensor) -> torch.Tensor:
+    """A 3x3 kernel (O, C, 3, 3) after x2 nearest upsampling as the 2x2 kernels of the four
+    output phases, (2, 2, O, C, 2, 2) [row phase][column phase]: each sums the 3x3 weights that
+    fall on the same source pixel."""
+    # taps[a, p, u]: whether tap u of a kernel row, for output rows of phase a, reads row p of
+    # the 2x2 window: ((1, 0, 0), (0, 1, 1)) for even rows, ((1, 1, 0), (0, 0, 1)) for odd ones
+    # (made on the device: no host-to-device copy in a step)
+    phase = torch.arange(2, device=weight.device)[:, None, None]
+    row = torch.arange(2, device=weight.device)[None, :, None]
+    tap = torch.arange(3, device=weight.device)[None, None, :]
+    taps = (row == (phase + tap - 1).div(2, rounding_mode="floor") - phase + 1).to(weight.dtype)
+    return torch.einsum("aik,ockl,bjl->abocij", taps, weight, taps)
+
+
 def upsampled_conv(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
     """conv(reflection_pad1(nearest_upsample2(x))) for a 3x3 conv, without the upsampled copy.
 
-    Each output phase (even/odd row, even/odd column) sees a 2x2 window of x, whose kernel sums
-    the 3x3 weights that fall on the same source pixel, and reflecting the upsampled image by one
-    pixel repeats x's edge. So one 2x2 convolution of replicate-padded x, with four times the
-    output channels (one set per phase), gives the output with 4/9 of the multiplications; the
-    kernel is derived from conv.weight, so gradients reach it."""
+    Each output phase (even/odd row, even/odd column) sees a 2x2 window of x (phase_kernels), and
+    reflecting the upsampled image by one pixel repeats x's edge. So one 2x2 convolution of
+    replicate-padded x, with four times the output channels (one set per phase), gives the
+    output with 4/9 of the multiplications; the kernel is derived from conv.weight, so gradients
+    reach it."""
     n, _, h, w = x.shape
     co = conv.out_channels
-    # taps[a, p, u]: whether tap u of a kernel row, for output rows of phase a, reads row p of
-    # the 2x2 window: ((1, 0, 0), (0, 1, 1)) for even rows, ((1, 1, 0), (0, 0, 1)) for odd ones
-    # (made on the device: no host-to-device copy in the step)
-    phase = torch.arange(2, device=x.device)[:, None, None]
-    row = torch.arange(2, device=x.device)[None, :, None]
-    tap = torch.arange(3, device=x.device)[None, None, :]
-    taps = row == (phase + tap - 1).div(2, rounding_mode="floor") - phase + 1
     with torch.autocast(x.device.type, enabled=False):  # the kernel sums stay float32
-        taps = taps.to(conv.weight.dtype)
-        kernel = torch.einsum("aik,ockl,bjl->abocij", taps, conv.weight, taps)
+        kernel = phase_kernels(conv.weight).flatten(0, 2)
     bias = None if conv.bias is None else conv.bias.repeat(4)
-    y = F.conv2d(_replicate_pad1(x), kernel.flatten(0, 2), bias)
+    y = F.conv2d(_replicate_pad1(x), kernel, bias)
     y = y.unflatten(1, (2, 2, co))  # (n, a, b, co, h + 1, w + 1)
     rows = [torch.stack([y[:, a, b, :, a : a + h, b : b + w] for b in (0, 1)], -1) for a in (0, 1)]
     return torch.stack(rows, 3).reshape(n, co, 2 * h, 2 * w)  # (n, co, h, a, w, b) interleaved
@@ -116,6 +122,19 @@ class UpsampleConv(TrainingForm):
         return y
 
 
+def block_kernel(weight: torch.Tensor, r: int) -> torch.Tensor:
+    """An (O, C, k, k) kernel as the (r*r*O, r*r*C, kb, kb) kernel of the same conv on r x r
+    pixel blocks: output channels ordered (row phase, column phase, O), input channels
+    (row, column, C)."""
+    o, c, k, _ = weight.shape
+    kb = (r - 1 + k - 1) // r + 1
+    wext = F.pad(weight, (r, r * kb, r, r * kb))  # out-of-kernel taps read zeros
+    u, d = torch.arange(r, device=weight.device), torch.arange(kb, device=weight.device)
+    idx = r * d[None, None, :] + u[None, :, None] - u[:, None, None] + r  # [out, in phase, dI]
+    w2 = wext[:, :, idx[:, :, :, None, None, None], idx[None, None, None]]  # o c u p dI v q dJ
+    return w2.permute(2, 5, 0, 3, 6, 1, 4, 7).reshape(r * r * o, r * r * c, kb, kb)
+
+
 def blocked_conv(xp: torch.Tensor, conv: nn.Conv2d, r: int = 2) -> torch.Tensor:
     """conv(xp) for a stride-1, unpadded conv, computed on r x r pixel blocks (space to depth).
 
@@ -125,17 +144,11 @@ def blocked_conv(xp: torch.Tensor, conv: nn.Conv2d, r: int = 2) -> torch.Tensor:
     about 1.5x faster though some products are zeros. The kernel is derived from conv.weight, so
     gradients reach it. xp's sides and k - 1 must be multiples of r."""
     o, c, k, _ = conv.weight.shape
-    kb = (k + 2 * r - 2) // r  # taps per block row
-    # pick[a, p, d, u]: whether tap u of a kernel row, for output rows of phase a, reads row p
-    # of the d-th block (made on the device: no host-to-device copy in the step)
-    phase = torch.arange(r, device=xp.device)[:, None, None, None]
-    row = torch.arange(r, device=xp.device)[None, :, None, None]
-    block = torch.arange(kb, device=xp.device)[None, None, :, None]
-    pick = torch.arange(k, device=xp.device) == r * block + row - phase
+    kb = (k + 2 * r - 2) // r
     with torch.autocast(xp.device.type, enabled=False):  # the kernel stays float32
-        pick = pick.to(conv.weight.dtype)
-        kernel = torch.einsum("apiu,bqjv,ocuv->oabcpqij", pick, pick, conv.weight)
-    kernel = kernel.reshape(o * r * r, c * r * r, kb, kb)
+        kernel = block_kernel(conv.weight, r).view(r, r, o, r, r, c, kb, kb)
+    # reordered for pixel_(un)shuffle: output channels (O, row phase, column phase), input (C, ...)
+    kernel = kernel.permute(2, 0, 1, 5, 3, 4, 6, 7).reshape(o * r * r, c * r * r, kb, kb)
     bias = None if conv.bias is None else conv.bias.repeat_interleave(r * r)
     return F.pixel_shuffle(F.conv2d(F.pixel_unshuffle(xp, r), kernel, bias), r)
 

@@ -27,7 +27,14 @@ from torch import nn
 
 from stylenet.nets import adain as adain_net
 from stylenet.nets.stylebank import BankMix, BoundStyleBank
-from stylenet.nets.transform_net import ResidualBlock, TransformNet, finish, to_pixels
+from stylenet.nets.transform_net import (
+    ResidualBlock,
+    TransformNet,
+    block_kernel,
+    finish,
+    phase_kernels,
+    to_pixels,
+)
 
 STRIP_ELEMENTS = 1 << 26  # elements in a strip's widest temporary: 128 MB in bf16
 _DERIVED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # conv -> {key: (stamp, value)}
@@ -121,21 +128,10 @@ def _conv_strips(
     return out.permute(0, 3, 1, 2)
 
 
-def _blocked_weight(weight: torch.Tensor, r: int) -> torch.Tensor:
-    """(O, C, k, k) kernel -> (r*r*O, r*r*C, kb, kb) kernel acting on r x r pixel blocks."""
-    o, c, k, _ = weight.shape
-    kb = (r - 1 + k - 1) // r + 1
-    wext = F.pad(weight, (r, r * kb, r, r * kb))  # out-of-kernel taps read zeros
-    u, d = torch.arange(r), torch.arange(kb)
-    idx = r * d[None, None, :] + u[None, :, None] - u[:, None, None] + r  # [out, in phase, dI]
-    w2 = wext[:, :, idx[:, :, :, None, None, None], idx[None, None, None]]  # o c u p dI v q dJ
-    return w2.permute(2, 5, 0, 3, 6, 1, 4, 7).reshape(r * r * o, r * r * c, kb, kb)
-
-
 def _blocked_params(
     conv: nn.Conv2d, dtype: torch.dtype, r: int
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    w2 = _blocked_weight(conv.weight.float(), r).to(dtype)
+    w2 = block_kernel(conv.weight.float(), r).to(dtype)
     bias = None if conv.bias is None else conv.bias.to(dtype).repeat(r * r)
     return w2.contiguous(memory_format=torch.channels_last), bias
 
@@ -185,14 +181,9 @@ def _phase_params(
 ) -> tuple[list[list[torch.Tensor]], torch.Tensor | None]:
     """The 3x3 kernel as the four 2x2 kernels of _upconv_strips' output phases [row][column],
     and the bias, in dtype."""
-    taps = conv.weight.new_tensor([[[1, 0, 0], [0, 1, 1]], [[1, 1, 0], [0, 0, 1]]])  # (phase, 2, 3)
+    kernels = phase_kernels(conv.weight)
     weights = [
-        [
-            torch.einsum("ik,ockl,jl->ocij", taps[a], conv.weight, taps[b])
-            .to(dtype)
-            .contiguous(memory_format=torch.channels_last)
-            for b in (0, 1)
-        ]
+        [kernels[a, b].to(dtype).contiguous(memory_format=torch.channels_last) for b in (0, 1)]
         for a in (0, 1)
     ]
     return weights, None if conv.bias is None else conv.bias.to(dtype)
