@@ -49,6 +49,24 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     return math.inf if mse == 0 else -10 * math.log10(mse)
 
 
+def assert_fast_form_is_the_same_function(
+    module: torch.nn.Module, x: torch.Tensor, skip: tuple[str, ...] = ()
+) -> torch.Tensor:
+    """A TrainingForm in training mode, its fast form off and on: the output and the gradients of
+    x (which requires one) and of every parameter not in skip match. Returns the output."""
+    results = []
+    for fast in (False, True):
+        module.train().zero_grad()
+        module.fast, x.grad = fast, None
+        y = module(x)
+        y.backward(torch.rand(y.shape, generator=torch.Generator().manual_seed(1)))
+        grads = [p.grad for n, p in module.named_parameters() if n not in skip]
+        results.append([y.detach(), x.grad, *grads])
+    for plain, fast_form in zip(*results, strict=True):
+        torch.testing.assert_close(fast_form, plain, rtol=0, atol=1e-5 * plain.abs().max())
+    return results[0][0]
+
+
 def run_cli(capsys, main, *argv) -> tuple[int, str, list[str]]:
     """A command's main(argv) in process: (exit code, stdout, the non-empty stderr lines)."""
     code = main([str(a) for a in argv])

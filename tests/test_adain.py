@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 import trainrun
-from conftest import ROOT, psnr
+from conftest import ROOT, assert_fast_form_is_the_same_function, psnr
 
 from stylenet import adain_eval, infer
 from stylenet.files.images import load_image, save_image
@@ -114,19 +114,10 @@ def test_identity_weight_adds_the_photo_reconstruction_and_training_lowers_it():
 
 def test_the_training_decoder_is_the_same_function():
     """In training mode the decoder runs each upsampling and its conv as one phase convolution:
-    output and gradients match the layers run in order (eval mode)."""
+    output and gradients match the layers run in order."""
     torch.manual_seed(0)
-    decoder = Decoder()
     x = torch.randn(2, 512, 8, 6, requires_grad=True)
-    results = []
-    for training in (True, False):
-        decoder.train(training).zero_grad()
-        x.grad = None
-        y = decoder(x)
-        y.backward(torch.rand(y.shape, generator=torch.Generator().manual_seed(1)))
-        results.append([y.detach(), x.grad, *(p.grad for p in decoder.parameters())])
-    for phased, plain in zip(*results, strict=True):
-        torch.testing.assert_close(phased, plain, rtol=0, atol=1e-5 * plain.abs().max())
+    assert assert_fast_form_is_the_same_function(Decoder(), x).shape == (2, 3, 64, 48)
 
 
 @pytest.mark.parametrize(("alpha", "rows"), [(1.0, 8), (0.5, 13)])
