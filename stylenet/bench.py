@@ -34,6 +34,7 @@ from pathlib import Path
 
 import torch
 
+from stylenet.allocator import OFF, keep_freed_memory
 from stylenet.eval import conv_floor
 from stylenet.eval.timing import median_ms, timed
 from stylenet.files.images import ImageError
@@ -273,6 +274,7 @@ def bench_levers(size: int, batch: int, rounds: int, device: torch.device) -> di
         torch.set_num_threads(threads)
     photo = Path(__file__).resolve().parent.parent / "data" / "photos" / "chelsea.png"
     decode = median_ms({"decode": lambda: load_image(photo, max_side=size)}, 5, device)["decode"]
+    memory = memory_lever(size, batch, rounds, device)
     return {
         "size": size,
         "batch": batch,
@@ -283,7 +285,33 @@ def bench_levers(size: int, batch: int, rounds: int, device: torch.device) -> di
         "one_thread_images_per_s": 1000 * batch / one,
         "decode_ms_per_photo": decode,
         "decode_of_step": decode * batch / ms["default"],
+        "freed_memory_kept_images_per_s": memory[True],
+        "freed_memory_returned_images_per_s": memory[False],
     }
+
+
+def step_child(size: str, batch: str, rounds: str, device: str) -> None:
+    """Print the default training step's images/s, timed in this process (--step-child)."""
+    photos = torch.rand(int(batch), 3, int(size), int(size), device=torch.device(device))
+    step = DefaultStep(int(size), torch.device(device))
+    step(photos)
+    ms = median_ms({"default": lambda: step(photos)}, int(rounds), torch.device(device))
+    print(1000 * int(batch) / ms["default"])
+
+
+def memory_lever(size: int, batch: int, rounds: int, device: torch.device) -> dict:
+    """The default step's images/s in fresh processes, with freed memory kept (as train.py
+    does) and returned to the system (STYLENET_KEEP_MEMORY=0), alternating, two of each."""
+    got: dict[bool, list[float]] = {True: [], False: []}
+    for keep in (True, False) * 2:
+        env = {**os.environ, OFF: "1" if keep else "0"}
+        cmd = [sys.executable, "-m", "stylenet.bench", "--step-child"]
+        cmd += [str(size), str(batch), str(rounds), str(device)]
+        res = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
+        if res.returncode != 0:
+            raise RuntimeError(f"training-step subprocess failed: {res.stderr.strip()[-500:]}")
+        got[keep].append(float(res.stdout.strip().splitlines()[-1]))
+    return {k: statistics.median(v) for k, v in got.items()}
 
 
 def levers_report(r: dict) -> str:
@@ -299,6 +327,11 @@ def levers_report(r: dict) -> str:
     lines.append(
         f"decoding and shrinking one photo: {r['decode_ms_per_photo']:.0f} ms "
         f"({r['decode_of_step']:.0%} of a step's time per batch, in the loader's workers)"
+    )
+    kept, returned = r["freed_memory_kept_images_per_s"], r["freed_memory_returned_images_per_s"]
+    lines.append(
+        f"fresh processes: freed memory kept {kept:.2f} images/s, returned to the system "
+        f"(STYLENET_KEEP_MEMORY=0) {returned:.2f}: {kept / returned:.2f}x"
     )
     return "\n".join(lines)
 
@@ -453,6 +486,7 @@ def run(args: argparse.Namespace) -> dict:
             "infer_ms": infer["plain"],
             "infer_of_floor": {s: infer["floor"][s] / infer["plain"][s] for s in args.sizes},
         },
+        "keeps_freed_memory": args.keeps_freed_memory,
         "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "seconds": round(time.perf_counter() - t0, 1),
     }
@@ -488,14 +522,22 @@ def report(r: dict) -> str:
     )
     for name, mb in r["peak_rss_mb"].items():
         lines.append(f"{'peak RSS MB ' + name:40s}{mb:12.0f}")
+    kept = (
+        "kept for reuse" if r["keeps_freed_memory"] else "returned to the system (glibc's default)"
+    )
+    lines.append(f"freed memory: {kept}")
     lines.append(f"\nfinished in {r['seconds']} s")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    keeps = keep_freed_memory()  # as train.py and infer.py do
     if argv[:1] == ["--peak-child"]:
         peak_child(*argv[1:5])
+        return 0
+    if argv[:1] == ["--step-child"]:
+        step_child(*argv[1:5])
         return 0
     p = argparse.ArgumentParser(prog="python -m stylenet.bench", description=__doc__.split("\n")[0])
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
@@ -530,6 +572,7 @@ def main(argv: list[str] | None = None) -> int:
         "--sizes", nargs="+", metavar="WxH", help="--ckpt: photo sizes (256x256 512x512)"
     )
     args = p.parse_args(argv)
+    args.keeps_freed_memory = keeps
     if args.ckpt:
         sizes = args.sizes or (["64x64"] if args.quick else ["256x256", "512x512"])
         repeats = 1 if args.quick else args.repeats

@@ -23,6 +23,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
+from stylenet.allocator import keep_freed_memory
 from stylenet.losses.loss_net import VGGWeightsError
 from stylenet.stylize.checkpoint import CheckpointError
 from stylenet.training.config import PROJECT_ROOT, ConfigError, check_groups
@@ -80,6 +81,7 @@ def hydra_main(cfg: DictConfig) -> None:
 
 def main() -> None:
     """Entry point: check config-group names, then let Hydra compose and run."""
+    keep_freed_memory()
     try:
         check_groups(sys.argv[1:])
     except ConfigError as e:

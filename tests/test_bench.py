@@ -106,7 +106,9 @@ def test_bench_levers_changes_one_lever_at_a_time(monkeypatch):
     vgg.features[-1].register_forward_hook(lambda *_: ran.append(True))
     assert list(vgg(torch.rand(1, 3, 64, 64), ["relu1_2"])) == ["relu1_2"] and ran
     assert not bench.DefaultStep(64, torch.device("cpu"), bf16=False).bf16
+    assert r["freed_memory_kept_images_per_s"] > 0 and r["freed_memory_returned_images_per_s"] > 0
     assert "default" in bench.levers_report(r) and "1 thread" in bench.levers_report(r)
+    assert "freed memory kept" in bench.levers_report(r)
 
 
 @pytest.mark.slow

@@ -1,0 +1,29 @@
+"""The process's memory allocator: freed memory kept for reuse (glibc's malloc, on Linux)."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import sys
+
+M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4  # mallopt parameters, glibc's malloc.h
+OFF = "STYLENET_KEEP_MEMORY"
+
+
+def keep_freed_memory() -> bool:
+    """Serve large allocations from the heap and keep what is freed there for the next ones.
+    Returns whether it applied: with glibc on Linux, unless STYLENET_KEEP_MEMORY=0.
+
+    A training step or a stylized image frees and allocates the same large tensors over and over.
+    By default glibc maps each large one fresh and unmaps it when freed, so the kernel zeroes its
+    pages again on first touch: about 150 000 page faults per 256 px training step at batch 4 and
+    per 1024 x 1024 image, about 9% of the step's time and 18% of the image's on a 2-core CPU.
+    The cost: the process keeps its peak memory until it exits instead of shrinking between
+    steps."""
+    if os.environ.get(OFF, "1") == "0" or not sys.platform.startswith("linux"):
+        return False
+    try:
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):  # not glibc (musl has no mallopt)
+        return False
+    return bool(mallopt(M_MMAP_MAX, 0)) and bool(mallopt(M_TRIM_THRESHOLD, 2**31 - 1))
