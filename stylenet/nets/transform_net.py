@@ -134,9 +134,10 @@ def upsampled_conv(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
 
 class _Interleave(torch.autograd.Function):
     """The phase outputs (n, 2, 2, C, h + 1, w + 1) [row phase a][column phase b] as one image
-    (n, C, 2h, 2w): phase (a, b) from offset (a, b) goes to pixels (2i + a, 2j + b). Written out:
-    autograd through slices and stacks zeroed and summed four gradients of the phase outputs' size
-    (7% of a training step)."""
+    (n, C, 2h, 2w): phase (a, b) from offset (a, b) goes to pixels (2i + a, 2j + b). Written out,
+    because autograd through slices and stacks zeroes and sums four gradients of the phase
+    outputs' size: both upsampling layers' interleaving, forward and backward, 199 -> 77 ms at
+    256 px, batch 4 (about 6% of a step)."""
 
     @staticmethod
     def forward(ctx, y: torch.Tensor) -> torch.Tensor:
