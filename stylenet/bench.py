@@ -14,7 +14,9 @@ floor:   the convolutions the default path calls (shapes, layout, number format)
          the backward training needs, timed alone (stylenet/eval/conv_floor.py); each path is
          shown as a fraction of it (100%: nothing but convolutions).
 
-Both paths use this project's modules with seeded random VGG weights (speed doesn't depend on them).
+Both paths use this project's modules with seeded random VGG weights (speed doesn't depend on them),
+and both run with freed memory kept for reuse, as train.py and infer.py set it for their process
+(stylenet/allocator.py; `--levers` times the training step without it, in fresh processes).
 Steps alternate between the paths so that load from other programs hits both alike, two of a path
 at a time, timing the second (as in a training run, where a step follows a step of its own path);
 medians are reported. Peak memory is each inference's peak RSS (VmHWM) in a fresh subprocess.
