@@ -83,6 +83,20 @@ def test_padding_in_the_convolutions_dtype_gives_the_same_training_step():
     assert (own - torchs).norm() < 0.01 * exact.norm()
 
 
+@pytest.mark.parametrize("pad, shape", [(1, (2, 3, 5, 7)), (4, (1, 2, 9, 12)), (4, (1, 1, 5, 5))])
+def test_reflection_padding_folds_its_gradient_back_as_torch_does(pad, shape):
+    from stylenet.nets.transform_net import ReflectionPad
+
+    x = torch.rand(shape, dtype=torch.float64, requires_grad=True)
+    g = torch.rand(shape[0], shape[1], shape[2] + 2 * pad, shape[3] + 2 * pad, dtype=x.dtype)
+    y = ReflectionPad(pad)(x)
+    assert y.grad_fn.name() == "_ReflectionPadBackward"
+    assert torch.equal(y, F.pad(x, (pad,) * 4, mode="reflect"))
+    (mine,) = torch.autograd.grad(y, x, g)
+    (torchs,) = torch.autograd.grad(F.pad(x, (pad,) * 4, mode="reflect"), x, g)
+    torch.testing.assert_close(mine, torchs, rtol=1e-12, atol=1e-12)
+
+
 def test_linear_output_keeps_the_gradient_of_saturated_pixels():
     torch.manual_seed(0)
     x = torch.rand(1, 3, 16, 16)
