@@ -14,9 +14,10 @@ floor:   the convolutions the default path calls (shapes, layout, number format)
          the backward training needs, timed alone (stylenet/eval/conv_floor.py); each path is
          shown as a fraction of it (100%: nothing but convolutions).
 
-Both paths use this project's modules with seeded random VGG weights (speed doesn't depend on them),
-and both run with freed memory kept for reuse, as train.py and infer.py set it for their process
-(stylenet/allocator.py; `--levers` times the training step without it, in fresh processes).
+Both paths use this project's modules with seeded random VGG weights (speed doesn't depend on them).
+Inference is timed first; then freed memory is kept for reuse, as train.py sets it for its process
+(stylenet/allocator.py; `--levers` also times the training step without it, in fresh processes),
+and training is timed, both paths.
 Steps alternate between the paths so that load from other programs hits both alike, two of a path
 at a time, timing the second (as in a training run, where a step follows a step of its own path);
 medians are reported. Peak memory is each inference's peak RSS (VmHWM) in a fresh subprocess.
@@ -459,8 +460,9 @@ def run(args: argparse.Namespace) -> dict:
     compile_net = {"auto": device.type == "cuda", "true": True, "false": False}[args.compile]
     load_before = os.getloadavg()[0]
     t0 = time.perf_counter()
-    train = bench_train(args.train_size, args.batch, args.rounds, device, compile_net)
     infer = bench_infer(args.sizes, args.repeats, device, args.precision)
+    keeps = keep_freed_memory()  # as train.py does, and infer.py does not
+    train = bench_train(args.train_size, args.batch, args.rounds, device, compile_net)
     peaks = {f"{args.peak_size} default": peak_rss_mb(args.peak_size, "default", **_p(args))}
     if not args.quick:
         for path in ("plain", "default"):
@@ -489,7 +491,7 @@ def run(args: argparse.Namespace) -> dict:
             "infer_ms": infer["plain"],
             "infer_of_floor": {s: infer["floor"][s] / infer["plain"][s] for s in args.sizes},
         },
-        "keeps_freed_memory": args.keeps_freed_memory,
+        "train_keeps_freed_memory": keeps,
         "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "seconds": round(time.perf_counter() - t0, 1),
     }
@@ -525,21 +527,19 @@ def report(r: dict) -> str:
     )
     for name, mb in r["peak_rss_mb"].items():
         lines.append(f"{'peak RSS MB ' + name:40s}{mb:12.0f}")
-    kept = (
-        "kept for reuse" if r["keeps_freed_memory"] else "returned to the system (glibc's default)"
-    )
-    lines.append(f"freed memory: {kept}")
+    kept = "kept for reuse" if r["train_keeps_freed_memory"] else "returned to the system"
+    lines.append(f"freed memory in training: {kept}")
     lines.append(f"\nfinished in {r['seconds']} s")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    keeps = keep_freed_memory()  # as train.py and infer.py do
     if argv[:1] == ["--peak-child"]:
         peak_child(*argv[1:5])
         return 0
     if argv[:1] == ["--step-child"]:
+        keep_freed_memory()
         step_child(*argv[1:5])
         return 0
     p = argparse.ArgumentParser(prog="python -m stylenet.bench", description=__doc__.split("\n")[0])
@@ -575,7 +575,6 @@ def main(argv: list[str] | None = None) -> int:
         "--sizes", nargs="+", metavar="WxH", help="--ckpt: photo sizes (256x256 512x512)"
     )
     args = p.parse_args(argv)
-    args.keeps_freed_memory = keeps
     if args.ckpt:
         sizes = args.sizes or (["64x64"] if args.quick else ["256x256", "512x512"])
         repeats = 1 if args.quick else args.repeats
@@ -597,6 +596,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {size:>12s}  plain {shown}  default {ms:10.1f}")
         return 0
     if args.levers:
+        keep_freed_memory()
         size, batch = (64, 2) if args.quick else (256, 4)
         r = bench_levers(size, batch, 1 if args.quick else args.rounds, torch.device(args.device))
         r["load_average"] = round(os.getloadavg()[0], 2)
@@ -605,6 +605,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.families:
         device = torch.device(args.device)
         r = bench_families(args.families, args.repeats, device, args.precision)
+        keep_freed_memory()  # training as train.py runs it
         size, batch = (64, 2) if args.quick else (256, 4)
         r["train"] = train_families(size, batch, 1 if args.quick else args.rounds, device)
         r["precision"] = str(compute_dtype(args.precision, device))

@@ -25,7 +25,6 @@ from pathlib import Path
 import torch
 
 from stylenet import stylize
-from stylenet.allocator import keep_freed_memory
 from stylenet.files.images import ImageError, find_images, load_image, save_image
 from stylenet.nets.adain import STYLE_SIZE
 from stylenet.ops.preserve_color import PRESERVE_METHODS, bare_preserve_color, blend, preserve_color
@@ -229,7 +228,6 @@ def load_runs(args: argparse.Namespace) -> list[tuple[str, Callable]]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    keep_freed_memory()
     try:
         runs = load_runs(args)
     except (CheckpointError, UsageError, ImageError, RuntimeError, OSError, ValueError) as e:
