@@ -22,7 +22,9 @@ def autocast_dtype(x: torch.Tensor) -> torch.dtype | None:
     return None
 
 
-def pad_as_conv_input(x: torch.Tensor, padding: tuple[int, int, int, int], mode: str):
+def pad_as_conv_input(
+    x: torch.Tensor, padding: tuple[int, int, int, int], mode: str
+) -> torch.Tensor:
     """F.pad(x, padding, mode), in autocast's dtype where autocast is on. Autocast pads in
     float32 and the convolution after it casts back: two copies of the padded image where one
     gives the same values, since padding only moves them."""
