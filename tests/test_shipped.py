@@ -250,7 +250,9 @@ def test_model_init_continues_a_single_style_net_and_starts_cin_from_it(tmp_path
                   "model.name=longer")  # fmt: skip
     assert again.returncode == 0, again.stderr[-3000:]
     warm = losses(tmp_path / "b")
-    assert statistics.fmean(warm.values()) < 0.8 * fresh[0]
+    # its first loss is the loaded net's, before any update; the first updates, with Adam's
+    # moments new, can spike (19.7 at step 1 once), so the rest is judged by their median
+    assert warm[0] < 0.8 * fresh[0] and statistics.median(warm.values()) < 0.8 * fresh[0]
     _, meta = load_model(tmp_path / "b" / "export" / "longer.ckpt")  # model.name names the file
     assert meta["steps"] == 35 and meta["training"]["init"]["steps"] == 30
     assert meta["style"] == "starry_night"

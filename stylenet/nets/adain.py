@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from stylenet.losses.loss_net import LossNet
-from stylenet.nets.transform_net import ReflectionPad, TrainingForm, upsampled_conv
+from stylenet.nets.transform_net import TrainingForm, upsampled_conv
 
 ENCODER_LAYER = "relu4_1"
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
@@ -127,7 +127,7 @@ class Scale(nn.Module):
 
 
 def _conv(cin: int, cout: int) -> list[nn.Module]:
-    return [ReflectionPad(1), nn.Conv2d(cin, cout, 3)]
+    return [nn.ReflectionPad2d(1), nn.Conv2d(cin, cout, 3)]
 
 
 class Decoder(TrainingForm):

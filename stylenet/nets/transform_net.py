@@ -15,70 +15,12 @@ from stylenet.ops.cartoon import cartoon, cel_scale
 from stylenet.ops.preserve_color import transfer_luminance
 
 
-def autocast_dtype(x: torch.Tensor) -> torch.dtype | None:
-    """The dtype autocast computes convolutions in for x's device, or None where it is off."""
-    if torch.is_autocast_enabled(x.device.type):
-        return torch.get_autocast_dtype(x.device.type)
-    return None
-
-
-def pad_as_conv_input(
-    x: torch.Tensor, padding: tuple[int, int, int, int], mode: str
-) -> torch.Tensor:
-    """F.pad(x, padding, mode), in autocast's dtype where autocast is on. Autocast pads in
-    float32 and the convolution after it casts back: two copies of the padded image where one
-    gives the same values, since padding only moves them."""
-    dtype = autocast_dtype(x)
-    if dtype is None:
-        return _pad(x, padding, mode)
-    with torch.autocast(x.device.type, enabled=False):
-        return _pad(x.to(dtype), padding, mode)
-
-
-def _pad(x: torch.Tensor, padding: tuple[int, int, int, int], mode: str) -> torch.Tensor:
-    if mode == "reflect" and len(set(padding)) == 1 and x.requires_grad:
-        return _ReflectionPad.apply(x, padding[0])
-    return F.pad(x, padding, mode=mode)
-
-
-class _ReflectionPad(torch.autograd.Function):
-    """F.pad(x, (p, p, p, p), mode="reflect") whose backward folds the border's gradient back
-    onto the rows and columns it reflects: 2-5x faster than torch's, which zeroes a gradient and
-    scatters into it (its share of a training step: 2.4-2.8%)."""
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor, p: int) -> torch.Tensor:
-        ctx.p = p
-        return F.pad(x, (p, p, p, p), mode="reflect")
-
-    @staticmethod
-    def backward(ctx, g: torch.Tensor) -> tuple[torch.Tensor, None]:
-        p = ctx.p
-        h, w = g.shape[-2] - 2 * p, g.shape[-1] - 2 * p
-        rows = g[..., p : p + h, :].clone()
-        rows[..., 1 : p + 1, :] += g[..., :p, :].flip(-2)
-        rows[..., h - 1 - p : h - 1, :] += g[..., p + h :, :].flip(-2)
-        gx = rows[..., p : p + w].clone()
-        gx[..., 1 : p + 1] += rows[..., :p].flip(-1)
-        gx[..., w - 1 - p : w - 1] += rows[..., p + w :].flip(-1)
-        return gx, None
-
-
-class ReflectionPad(nn.ReflectionPad2d):
-    """nn.ReflectionPad2d that pads in the next convolution's dtype (pad_as_conv_input)."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if torch.jit.is_scripting():
-            return F.pad(x, self.padding, mode="reflect")
-        return pad_as_conv_input(x, self.padding, "reflect")
-
-
 class ConvLayer(nn.Sequential):
     """Reflection-padded convolution, optionally followed by instance norm and ReLU."""
 
     def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1, norm_relu: bool = True):
         layers: list[nn.Module] = [
-            ReflectionPad(kernel // 2),
+            nn.ReflectionPad2d(kernel // 2),
             nn.Conv2d(cin, cout, kernel, stride),
         ]
         if norm_relu:
@@ -91,7 +33,7 @@ class ResidualBlock(nn.Module):
         super().__init__()
         self.body = nn.Sequential(
             ConvLayer(channels, channels, 3),
-            ReflectionPad(1),
+            nn.ReflectionPad2d(1),
             nn.Conv2d(channels, channels, 3),
             nn.InstanceNorm2d(channels, affine=True),
         )
@@ -127,7 +69,7 @@ def _replicate_pad1(x: torch.Tensor) -> torch.Tensor:
     """x with its edge rows and columns repeated once. Under torch.compile by concatenation:
     inductor fails on replication_pad2d's backward (torch 2.14), which is 3x faster eagerly."""
     if not torch.compiler.is_compiling():
-        return pad_as_conv_input(x, (1, 1, 1, 1), "replicate")
+        return F.pad(x, (1, 1, 1, 1), mode="replicate")
     x = torch.cat([x[:, :, :1], x, x[:, :, -1:]], 2)
     return torch.cat([x[..., :1], x, x[..., -1:]], 3)
 
@@ -244,7 +186,7 @@ class RGBConv(TrainingForm):
     blocked_conv, the same function (stylenet.stylize.strips blocks it itself at inference)."""
 
     def __init__(self, cin: int, kernel: int = 9):
-        super().__init__(ReflectionPad(kernel // 2), nn.Conv2d(cin, 3, kernel))
+        super().__init__(nn.ReflectionPad2d(kernel // 2), nn.Conv2d(cin, 3, kernel))
 
     def _fast_fits(self, x: torch.Tensor) -> bool:
         return x.shape[-2] % 2 == 0 and x.shape[-1] % 2 == 0
