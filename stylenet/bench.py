@@ -309,12 +309,8 @@ def memory_lever(size: int, batch: int, rounds: int, device: torch.device) -> di
     got: dict[bool, list[float]] = {True: [], False: []}
     for keep in (True, False) * 2:
         env = {**os.environ, OFF: "1" if keep else "0"}
-        cmd = [sys.executable, "-m", "stylenet.bench", "--step-child"]
-        cmd += [str(size), str(batch), str(rounds), str(device)]
-        res = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
-        if res.returncode != 0:
-            raise RuntimeError(f"training-step subprocess failed: {res.stderr.strip()[-500:]}")
-        got[keep].append(float(res.stdout.strip().splitlines()[-1]))
+        args = (str(size), str(batch), str(rounds), str(device))
+        got[keep].append(child_value("--step-child", *args, env=env))
     return {k: statistics.median(v) for k, v in got.items()}
 
 
@@ -420,10 +416,15 @@ def bench_model(
 
 def peak_rss_mb(size: str, path: str, device: str, precision: str) -> float:
     """Peak resident memory (MB) of one inference in a fresh Python process."""
-    cmd = [sys.executable, "-m", "stylenet.bench", "--peak-child", size, path, device, precision]
-    res = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    return child_value("--peak-child", size, path, device, precision)
+
+
+def child_value(flag: str, *args: str, env: dict[str, str] | None = None) -> float:
+    """The number a fresh `python -m stylenet.bench <flag> <args>` prints last."""
+    cmd = [sys.executable, "-m", "stylenet.bench", flag, *args]
+    res = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
     if res.returncode != 0:
-        raise RuntimeError(f"peak-memory subprocess failed: {res.stderr.strip()[-500:]}")
+        raise RuntimeError(f"{flag} subprocess failed: {res.stderr.strip()[-500:]}")
     return float(res.stdout.strip().splitlines()[-1])
 
 

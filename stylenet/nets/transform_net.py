@@ -96,13 +96,11 @@ def upsampled_conv(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
     replicate-padded x, with four times the output channels (one set per phase), gives the
     output with 4/9 of the multiplications; the kernel is derived from conv.weight, so gradients
     reach it."""
-    n, _, h, w = x.shape
-    co = conv.out_channels
     with torch.autocast(x.device.type, enabled=False):  # the kernel sums stay float32
         kernel = phase_kernels(conv.weight).flatten(0, 2)
     bias = None if conv.bias is None else conv.bias.repeat(4)
     y = F.conv2d(_replicate_pad1(x), kernel, bias)
-    return _Interleave.apply(y.unflatten(1, (2, 2, co)))
+    return _Interleave.apply(y.unflatten(1, (2, 2, conv.out_channels)))
 
 
 class _Interleave(torch.autograd.Function):
