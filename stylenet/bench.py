@@ -15,9 +15,9 @@ floor:   the convolutions the default path calls (shapes, layout, number format)
          shown as a fraction of it (100%: nothing but convolutions).
 
 Both paths use this project's modules with seeded random VGG weights (speed doesn't depend on them).
-Inference is timed first; then freed memory is kept for reuse, as train.py sets it for its process
-(stylenet/allocator.py; `--levers` also times the training step without it, in fresh processes),
-and training is timed, both paths.
+Memory freed is kept for reuse as infer.py and train.py keep it (stylenet/allocator.py): in
+default inference of images up to 1920 x 1080 and in training, both paths (`--levers` also times
+the training step without it, in fresh processes); plain inference runs with glibc's defaults.
 Steps alternate between the paths so that load from other programs hits both alike, two of a path
 at a time, timing the second (as in a training run, where a step follows a step of its own path);
 medians are reported. Peak memory is each inference's peak RSS (VmHWM) in a fresh subprocess.
@@ -38,7 +38,7 @@ from pathlib import Path
 
 import torch
 
-from stylenet.allocator import OFF, keep_freed_memory
+from stylenet.allocator import KEEP_PIXELS, OFF, keep_freed_memory, up_to_size
 from stylenet.eval import conv_floor
 from stylenet.eval.timing import median_ms, timed
 from stylenet.files.images import ImageError
@@ -233,11 +233,12 @@ def bench_infer(sizes: list[str], repeats: int, device: torch.device, precision:
         image = torch.rand(3, *parse_size(size), device=device)
 
         def plain(image: torch.Tensor = image) -> None:
+            keep_freed_memory(False)  # glibc's defaults, as the reference code runs
             with torch.no_grad():
                 net(image.unsqueeze(0))
 
         def default(image: torch.Tensor = image) -> None:
-            stylize(net, image, device, precision)
+            up_to_size(lambda x: stylize(net, x, device, precision))(image)  # as infer.py runs
 
         plain(), default()  # warm-up: kernel selection, allocator
         times: dict[str, list[float]] = {"plain": [], "default": []}
@@ -248,6 +249,7 @@ def bench_infer(sizes: list[str], repeats: int, device: torch.device, precision:
             out[k][size] = 1000 * statistics.median(v)
         calls = conv_floor.record(default)
         dtype = compute_dtype(precision, device)
+        keep_freed_memory(image[0].numel() <= KEEP_PIXELS)  # the convolutions as default ran them
         out["floor"][size] = 1000 * conv_floor.floor_seconds(calls, dtype, device, max(repeats, 3))
     return out
 
@@ -404,11 +406,12 @@ def bench_model(
         image = torch.rand(3, *parse_size(size))
 
         def plain(image: torch.Tensor = image) -> None:
+            keep_freed_memory(False)
             with torch.inference_mode():
                 module(image.unsqueeze(0).to(device))
 
         runs = {"plain": plain} if module is not None else {}
-        runs["default"] = lambda image=image: bound(image)
+        runs["default"] = lambda image=image: up_to_size(bound)(image)
         for k, ms in median_ms(runs, repeats, device).items():
             out["ms"][k][size] = ms
     return out
@@ -437,7 +440,7 @@ def peak_child(size: str, path: str, device: str, precision: str) -> None:
         with torch.no_grad():
             net(image.unsqueeze(0).to(dev)).cpu()
     else:
-        stylize(net, image, dev, precision)
+        up_to_size(lambda x: stylize(net, x, dev, precision))(image)
     if dev.type == "cuda":
         print(torch.cuda.max_memory_allocated() / 2**20)
     else:
@@ -462,7 +465,7 @@ def run(args: argparse.Namespace) -> dict:
     load_before = os.getloadavg()[0]
     t0 = time.perf_counter()
     infer = bench_infer(args.sizes, args.repeats, device, args.precision)
-    keeps = keep_freed_memory()  # as train.py does, and infer.py does not
+    keeps = keep_freed_memory()  # as train.py does
     train = bench_train(args.train_size, args.batch, args.rounds, device, compile_net)
     peaks = {f"{args.peak_size} default": peak_rss_mb(args.peak_size, "default", **_p(args))}
     if not args.quick:

@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 
 from stylenet import stylize
+from stylenet.allocator import up_to_size
 from stylenet.files.images import ImageError, find_images, load_image, save_image
 from stylenet.nets.adain import STYLE_SIZE
 from stylenet.ops.preserve_color import PRESERVE_METHODS, bare_preserve_color, blend, preserve_color
@@ -233,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     except (CheckpointError, UsageError, ImageError, RuntimeError, OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1 if isinstance(e, DamagedModelError) else 2
-    runs = [(style, at_work_size(run, args.work_size)) for style, run in runs]
+    runs = [(style, at_work_size(up_to_size(run), args.work_size)) for style, run in runs]
     done = failed = 0
     suffixes = tuple(f"_{style}" for style, _ in runs)
     jobs = (
