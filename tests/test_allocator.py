@@ -65,7 +65,7 @@ def test_inference_keeps_freed_memory_for_small_images_only():
     small, large, small_again = map(int, res.stdout.split())
     pages = 10 * 2**26 // os.sysconf("SC_PAGE_SIZE")
     assert small < pages / 20  # the heap's freed memory, reused
-    # handed back: faults again (on 2-10 of the ten tensors in 16 runs; glibc sometimes keeps a
-    # chunk resident)
-    assert large > pages / 8
-    assert small_again < pages / 4  # the heap filled again by the first tensors, then reused
+    # handed back: at least the first tensor faults again (2-10 of the ten did in 16 runs: a free
+    # chunk inside the heap, once faulted in, stays resident under glibc's defaults too)
+    assert large > pages / 20
+    assert small_again < pages / 2  # the heap refilled by the first tensors (1-2 in 16 runs)
