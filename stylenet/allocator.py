@@ -15,6 +15,25 @@ OFF = "STYLENET_KEEP_MEMORY"
 KEEP_PIXELS = 1920 * 1080  # infer.py keeps freed memory for images up to this size
 
 
+def _glibc() -> tuple[Callable[..., int], Callable[..., int]] | None:
+    """(mallopt, malloc_trim), or None without glibc (musl has no mallopt)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return libc.mallopt, libc.malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+GLIBC = _glibc()
+
+
+def keeps(image: torch.Tensor, pixels: int = KEEP_PIXELS) -> bool:
+    """Whether `up_to_size` keeps freed memory for a (..., H, W) image."""
+    return image.shape[-2] * image.shape[-1] <= pixels
+
+
 def keep_freed_memory(keep: bool = True) -> bool:
     """Serve large allocations from the heap and keep what is freed there for the next ones; with
     keep False, return to glibc's defaults and hand back what the heap holds free. Returns whether
@@ -27,13 +46,9 @@ def keep_freed_memory(keep: bool = True) -> bool:
     defaults. train.py keeps it throughout; infer.py only for images up to KEEP_PIXELS
     (`up_to_size`): the layers of a large photo differ in size, freed blocks are not always
     reused, and a 3840 x 2160 photo in float32 peaked at 3.5-3.8 GB instead of 2.9."""
-    if os.environ.get(OFF, "1") == "0" or not sys.platform.startswith("linux"):
+    if os.environ.get(OFF, "1") == "0" or GLIBC is None:
         return False
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        mallopt, trim = libc.mallopt, libc.malloc_trim
-    except (OSError, AttributeError):  # not glibc (musl has no mallopt)
-        return False
+    mallopt, trim = GLIBC
     if keep:
         return bool(mallopt(M_MMAP_MAX, 0)) and bool(mallopt(M_TRIM_THRESHOLD, 2**31 - 1))
     applied = bool(mallopt(M_MMAP_MAX, MMAP_MAX)) and bool(mallopt(M_TRIM_THRESHOLD, TRIM))
@@ -48,7 +63,7 @@ def up_to_size(
     and returned to the system before a larger one."""
 
     def run(image: torch.Tensor) -> torch.Tensor:
-        keep_freed_memory(image.shape[-2] * image.shape[-1] <= pixels)
+        keep_freed_memory(keeps(image, pixels))
         return stylize(image)
 
     return run

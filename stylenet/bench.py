@@ -38,7 +38,7 @@ from pathlib import Path
 
 import torch
 
-from stylenet.allocator import KEEP_PIXELS, OFF, keep_freed_memory, up_to_size
+from stylenet.allocator import OFF, keep_freed_memory, keeps, up_to_size
 from stylenet.eval import conv_floor
 from stylenet.eval.timing import median_ms, timed
 from stylenet.files.images import ImageError
@@ -249,7 +249,7 @@ def bench_infer(sizes: list[str], repeats: int, device: torch.device, precision:
             out[k][size] = 1000 * statistics.median(v)
         calls = conv_floor.record(default)
         dtype = compute_dtype(precision, device)
-        keep_freed_memory(image[0].numel() <= KEEP_PIXELS)  # the convolutions as default ran them
+        keep_freed_memory(keeps(image))  # the convolutions as default ran them
         out["floor"][size] = 1000 * conv_floor.floor_seconds(calls, dtype, device, max(repeats, 3))
     return out
 
