@@ -260,6 +260,11 @@ def test_model_init_continues_a_single_style_net_and_starts_cin_from_it(tmp_path
                 "trainer.max_steps=2", "model.name=c")  # fmt: skip
     assert cin.returncode == 0, cin.stderr[-3000:]
     assert losses(tmp_path / "c")[0] < 0.8 * fresh[0]  # starry_night's first step: warm
+    deep = train(tmp_path / "e", "style=starry_night", f"model.init={a}", "trainer.max_steps=2",
+                 "model.num_residual=7")  # fmt: skip
+    assert deep.returncode == 0, deep.stderr[-3000:]
+    assert "2 identity blocks added" in (tmp_path / "e" / "train.log").read_text()
+    assert losses(tmp_path / "e")[0] == pytest.approx(warm[0], rel=1e-3)  # the same function
     bad = train(tmp_path / "d", "style=wave", f"model.init={a}", "model.channels=16")
     said = bad.stdout + bad.stderr
     assert bad.returncode == 2 and "error: model.init=" in said and "differs" in said, said

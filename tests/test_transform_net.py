@@ -32,6 +32,23 @@ def test_architecture_is_the_papers():
     )
 
 
+def test_a_deeper_net_starts_as_the_shallower_one_and_its_new_blocks_learn():
+    """load_shallower: the trained blocks keep their places, the upsampling after them moves on,
+    and the extra blocks start as the identity; one step then changes the new blocks too."""
+    torch.manual_seed(0)
+    small, deep = TransformNet(num_residual=2), TransformNet(num_residual=4)
+    deep.load_shallower(small.state_dict(), 2)
+    x = torch.rand(2, 3, 32, 40)
+    with torch.no_grad():
+        assert torch.equal(deep.eval()(x), small.eval()(x))
+    new = deep.net[5].body[-1]  # the last added block's last norm
+    assert torch.equal(new.weight, torch.zeros(128)) and torch.equal(new.bias, torch.zeros(128))
+    deep.train()(x).mean().backward()
+    assert new.weight.grad.abs().sum() > 0 and new.bias.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="more blocks"):
+        small.load_shallower(deep.state_dict(), 4)
+
+
 @pytest.mark.parametrize("size", [(16, 20), (10, 6)])
 def test_training_upsampling_as_phase_convolutions_is_the_same_function(size):
     """In training mode UpsampleConv runs as one 2x2 phase convolution; its output and the

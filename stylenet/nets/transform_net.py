@@ -309,6 +309,26 @@ class TransformNet(nn.Module):
                 last.weight.mul_(0.1)
                 last.bias.zero_()
 
+    def load_shallower(self, state: dict[str, torch.Tensor], num_residual: int) -> None:
+        """Load the weights of a net like this one with fewer residual blocks. The extra blocks
+        follow the loaded ones and start as the identity (their last norm's scale and shift are
+        zero: He et al. 2019's zero-gamma start), so the deeper net starts as the trained one."""
+        extra = self.num_residual - num_residual
+        if extra < 0:
+            raise ValueError(f"num_residual={num_residual}: more blocks than this net's")
+        first_up = 3 + num_residual  # net index of the first layer after the residual blocks
+
+        def renamed(key: str) -> str:
+            _, i, rest = key.split(".", 2)
+            i = int(i) + extra if int(i) >= first_up else int(i)
+            return f"net.{i}.{rest}"
+
+        for i in range(first_up, first_up + extra):
+            norm = self.net[i].body[-1]
+            nn.init.zeros_(norm.weight)
+            nn.init.zeros_(norm.bias)
+        self.load_state_dict({**self.state_dict(), **{renamed(k): v for k, v in state.items()}})
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
         ph, pw = (-h) % 4, (-w) % 4

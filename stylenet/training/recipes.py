@@ -83,14 +83,21 @@ def johnson_init(cfg: DictConfig, net: TransformNet) -> dict[str, Any]:
     source, meta, path = load_init(init)
     if meta.get("kind", "johnson") != "johnson":
         raise ConfigError(f"model.init={init}: a {meta.get('kind')} model, not a johnson net")
+    theirs = source.num_residual
     try:
-        net.load_state_dict(source.state_dict())
+        if theirs < net.num_residual:  # a deeper net: the trained one plus identity blocks
+            net.load_shallower(source.state_dict(), theirs)
+        else:
+            net.load_state_dict(source.state_dict())
     except RuntimeError:
         raise ConfigError(
             f"model.init={init}: its net ({meta.get('arch')}) differs from the configured "
-            "model (channels, num_residual, output, photo_colors, cel)"
+            "model (channels, num_residual, output, photo_colors, cel); a deeper "
+            "model.num_residual than its own starts from it"
         ) from None
-    log.info("model.init: starting from %s (%s steps)", path, meta.get("steps", "?"))
+    added = net.num_residual - theirs
+    deeper = f", {added} identity blocks added" if added > 0 else ""
+    log.info("model.init: starting from %s (%s steps%s)", path, meta.get("steps", "?"), deeper)
     return {**meta, "file": str(path)}
 
 
