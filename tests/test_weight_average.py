@@ -41,7 +41,8 @@ def test_the_average_follows_the_weights_and_is_swapped_in_and_saved():
 def test_a_run_with_ema_decay_exports_the_average(tmp_path):
     runs = {}
     for name, extra in (("plain", []), ("ema", ["ema_decay=0.9"])):
-        run = train(tmp_path / name, "style=starry_night", "trainer.max_steps=6", *extra)
+        run = train(tmp_path / name, "style=starry_night", "trainer.max_steps=6",
+                    "snapshot_minutes=1e-4", *extra)  # fmt: skip
         assert run.returncode == 0, run.stderr[-3000:]
         runs[name] = load_model(tmp_path / name / "export" / "starry_night.ckpt")
     (plain, plain_meta), (ema, meta) = runs["plain"], runs["ema"]
@@ -53,5 +54,11 @@ def test_a_run_with_ema_decay_exports_the_average(tmp_path):
         assert torch.equal(p, kept[f"net.{name}"])
     diffs = [(p - q).abs().max() for p, q in zip(ema.parameters(), plain.parameters(), strict=True)]
     assert max(diffs) > 1e-4
+    # its CPU-time snapshots hold the average too: the last one is the export
+    snaps = sorted((tmp_path / "ema" / "snapshots").iterdir())
+    last_snap, snap_meta = load_model(snaps[-1])
+    assert len(snaps) >= 2 and snap_meta["steps"] == 6
+    for p, q in zip(last_snap.parameters(), ema.parameters(), strict=True):
+        assert torch.equal(p, q)
     bad = train(tmp_path / "bad", "style=starry_night", "ema_decay=1.5")
     assert bad.returncode == 2 and "ema_decay=1.5" in bad.stdout + bad.stderr

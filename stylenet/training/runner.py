@@ -9,6 +9,7 @@ import netrc
 import os
 import signal
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +69,8 @@ class StopOnSignal(Callback):
 
 class CpuClock(Callback):
     """CPU time as the clock of a run: every `snapshot_minutes` of it, `snapshot(path, step,
-    seconds)` writes the net to snapshots/cpu_<seconds>.ckpt (also at the start and the end);
+    seconds)` writes the net to snapshots/cpu_<seconds>.ckpt (also at the start and the end;
+    with a moving average of the weights, the average: what the run would export then);
     after `cpu_minutes` training stops as after its last step. 0 turns either off. The time
     counts from the process's start (loading, style targets and validation included; a resumed
     run counts from its own start), so use data.num_workers=0 for loader work to be counted too."""
@@ -79,22 +81,27 @@ class CpuClock(Callback):
         snapshot: Callable[[Path, int, float], None] | None,
         snapshot_minutes: float,
         cpu_minutes: float,
+        average: WeightAverage | None = None,
     ) -> None:
-        self.folder, self.snapshot = folder, snapshot
+        self.folder, self.snapshot, self.average = folder, snapshot, average
         self.every, self.budget = 60 * snapshot_minutes, 60 * cpu_minutes
         self.last: tuple[int, float] | None = None  # (step, seconds) of the last snapshot
 
-    def _save(self, trainer: pl.Trainer) -> None:
+    def _save(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         seconds = cpu_seconds()
         if self.snapshot and trainer.is_global_zero and self.every > 0:
-            self.snapshot(self.folder / f"cpu_{round(seconds):06d}.ckpt", trainer.global_step,
-                          seconds)  # fmt: skip
+            average = self.average.swapped_in(pl_module) if self.average else nullcontext()
+            with average:
+                self.snapshot(self.folder / f"cpu_{round(seconds):06d}.ckpt",
+                              trainer.global_step, seconds)  # fmt: skip
         self.last = (trainer.global_step, seconds)
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._save(trainer)
+        self._save(trainer, pl_module)
 
-    def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any
+    ) -> None:
         seconds = cpu_seconds()
         if self.budget > 0 and not trainer.should_stop:
             # under ddp every rank stops at the same step: the first one out of time decides
@@ -103,11 +110,11 @@ class CpuClock(Callback):
                 trainer.should_stop = True
                 return
         if self.every > 0 and self.last and seconds - self.last[1] >= self.every:
-            self._save(trainer)
+            self._save(trainer, pl_module)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.last and self.last[0] != trainer.global_step:
-            self._save(trainer)
+            self._save(trainer, pl_module)
 
 
 def load_init(init: str) -> tuple[torch.nn.Module, dict[str, Any], Path]:
@@ -155,20 +162,22 @@ def run_training(
     """Fit with the run folder's machinery (periodic and final last.ckpt, resume from ckpt_path,
     Ctrl-C/SIGTERM stop, loggers, unreadable-file report, CPU-time snapshots and budget);
     raises Interrupted after a signal."""
+    decay = ema_decay(cfg)
+    average = WeightAverage(decay) if decay else None
     clock = CpuClock(  # check_run allows snapshot_minutes where a snapshot function is passed
         run_dir / "snapshots",
         snapshot,
         float(cfg.get("snapshot_minutes") or 0),
         float(cfg.get("cpu_minutes") or 0),
+        average,
     )
     ckpt_dir = run_dir / "checkpoints"
     checkpoint = ModelCheckpoint(
         dirpath=ckpt_dir, save_last=True, save_top_k=0, every_n_train_steps=cfg.checkpoint_every
     )
     stop = StopOnSignal()
-    callbacks: list[Callback] = [checkpoint, stop, clock]
-    if decay := ema_decay(cfg):
-        callbacks.append(WeightAverage(decay))
+    # the average updates before the clock's snapshot of the same step
+    callbacks: list[Callback] = [checkpoint, stop, *([average] if average else []), clock]
     trainer = pl.Trainer(
         **{**OmegaConf.to_container(cfg.trainer, resolve=True), "precision": precision},
         logger=build_logger(cfg.logger, run_dir),

@@ -6,6 +6,8 @@ one run differs by several percent. Their average is steadier and better (docs/s
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytorch_lightning as pl
@@ -49,6 +51,16 @@ class WeightAverage(Callback):
             mine = p.detach().clone()
             p.copy_(self.average[n])
             self.average[n] = mine
+
+    @contextmanager
+    def swapped_in(self, pl_module: pl.LightningModule) -> Iterator[None]:
+        """The average in the module's weights for the duration (a snapshot of what the run
+        would export now)."""
+        self._swap(pl_module)
+        try:
+            yield
+        finally:
+            self._swap(pl_module)
 
     def on_validation_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._swap(pl_module)  # the average in, the training weights kept aside
