@@ -83,10 +83,10 @@ def johnson_init(cfg: DictConfig, net: TransformNet) -> dict[str, Any]:
     source, meta, path = load_init(init)
     if meta.get("kind", "johnson") != "johnson":
         raise ConfigError(f"model.init={init}: a {meta.get('kind')} model, not a johnson net")
-    theirs = source.num_residual
+    added = net.num_residual - source.num_residual
     try:
-        if theirs < net.num_residual:  # a deeper net: the trained one plus identity blocks
-            net.load_shallower(source.state_dict(), theirs)
+        if added > 0:  # a deeper net: the trained one plus identity blocks
+            net.load_shallower(source.state_dict(), source.num_residual)
         else:
             net.load_state_dict(source.state_dict())
     except RuntimeError:
@@ -95,7 +95,6 @@ def johnson_init(cfg: DictConfig, net: TransformNet) -> dict[str, Any]:
             "model (channels, num_residual, output, photo_colors, cel); a deeper "
             "model.num_residual than its own starts from it"
         ) from None
-    added = net.num_residual - theirs
     deeper = f", {added} identity blocks added" if added > 0 else ""
     log.info("model.init: starting from %s (%s steps%s)", path, meta.get("steps", "?"), deeper)
     return {**meta, "file": str(path)}
