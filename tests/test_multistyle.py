@@ -64,6 +64,29 @@ def test_cin_mix_is_the_convex_combination_of_gamma_and_beta():
     assert sum(p.numel() for p in net.gamma.values()) == 2 * net.gamma["wave"].numel()
 
 
+def test_a_deeper_cin_starts_as_the_shallower_one_in_every_style_and_mix():
+    """CINNet.load_shallower: the trained blocks and every style's gammas and betas keep their
+    places; the added blocks' last norm starts at zero in every style, so each style and mix
+    gives the same picture, and one step then moves the new blocks' scales."""
+    small = random_net("cin")
+    deep = CINNet(STYLES, channels=8, num_residual=3)
+    deep.load_shallower(small)
+    x = torch.rand(1, 3, 36, 44)
+    with torch.no_grad():
+        for style in ["starry_night", "wave", {"starry_night": 0.4, "wave": 0.6}]:
+            assert torch.equal(deep.eval().bind(style)(x), small.bind(style)(x))
+    ends = [i for i, (name, _) in enumerate(deep.norms) if name in ("net.4.body.3", "net.5.body.3")]
+    at = np.cumsum([0] + [c for _, c in deep.norms])
+    for s in STYLES:
+        for i in ends:
+            assert not deep.gamma[s][at[i] : at[i + 1]].any()
+            assert not deep.beta[s][at[i] : at[i + 1]].any()
+    deep.train()(x, "wave").mean().backward()
+    assert deep.gamma["wave"].grad[at[ends[0]] : at[ends[0] + 1]].abs().sum() > 0
+    with pytest.raises(ValueError, match="differ"):
+        deep.load_shallower(CINNet(["wave", "starry_night"], channels=8, num_residual=1))
+
+
 def test_stylebank_none_is_the_autoencoder():
     net = random_net("stylebank")
     x = torch.rand(1, 3, 32, 32)

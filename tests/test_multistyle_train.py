@@ -161,6 +161,13 @@ def test_model_init_with_the_same_styles_continues_every_style(tmp_path):
     assert meta["steps"] == 44 and meta["training"]["wave"]["steps"] == 22
     early, late = losses(tmp_path / "a"), losses(tmp_path / "b")
     assert np.mean([late[0], late[1]]) < 0.8 * np.mean([early[0], early[1]]), (early, late)
+    deep = train(
+        tmp_path / "d", "model=cin", f"styles=[{','.join(STYLES)}]", f"model.init={d}",
+        "trainer.max_steps=1", "model.name=f", "model.num_residual=7",
+    )  # fmt: skip
+    assert deep.returncode == 0, deep.stderr[-3000:]
+    assert "2 identity blocks added" in (tmp_path / "d" / "train.log").read_text()
+    assert losses(tmp_path / "d")[0] == pytest.approx(late[0], rel=1e-3)  # the same function
     wrong = train(tmp_path / "c", "model=cin", "styles=[wave,starry_night]", f"model.init={d}")
     said = wrong.stdout + wrong.stderr
     assert wrong.returncode == 2 and "in that order" in said, said[-2000:]

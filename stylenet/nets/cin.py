@@ -100,6 +100,32 @@ class CINNet(nn.Module):
             self.gamma[s].copy_(gamma)
             self.beta[s].copy_(beta)
 
+    @torch.no_grad()
+    def load_shallower(self, source: CINNet) -> None:
+        """Load a CIN net like this one with fewer residual blocks (TransformNet.load_shallower):
+        the extra blocks start as the identity in every style (their last norm's gamma and beta
+        zero), so the deeper net starts as the trained one."""
+        if source.styles != self.styles:
+            raise ValueError(f"styles {source.styles} differ from this net's {self.styles}")
+        n = source.body.num_residual
+        self.body.load_shallower(source.body.state_dict(), n)
+        names = {m: name for name, m in self.body.named_modules()}
+        zero = {names[m] for m in self.body.added_block_ends(n)}
+        at, i = {}, 0  # this net's norm name -> its slice of a style vector
+        for name, c in self.norms:
+            at[name], i = slice(i, i + c), i + c
+        i = 0
+        for name, c in source.norms:
+            new = at[self.body.deeper_key(name, n)]
+            for s in self.styles:
+                self.gamma[s][new] = source.gamma[s][i : i + c]
+                self.beta[s][new] = source.beta[s][i : i + c]
+            i += c
+        for s in self.styles:
+            for name in zero:
+                self.gamma[s][at[name]] = 0.0
+                self.beta[s][at[name]] = 0.0
+
     def style_parameters(self, styles: Sequence[str]) -> list[nn.Parameter]:
         return [p for s in styles for p in (self.gamma[s], self.beta[s])]
 

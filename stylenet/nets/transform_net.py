@@ -313,21 +313,24 @@ class TransformNet(nn.Module):
         """Load the weights of a net like this one with fewer residual blocks. The extra blocks
         follow the loaded ones and start as the identity (their last norm's scale and shift are
         zero: He et al. 2019's zero-gamma start), so the deeper net starts as the trained one."""
-        extra = self.num_residual - num_residual
-        if extra < 0:
+        for norm in self.added_block_ends(num_residual):
+            if norm.weight is not None:  # CINNet's body: its styles hold them
+                nn.init.zeros_(norm.weight)
+                nn.init.zeros_(norm.bias)
+        renamed = {k: self.deeper_key(k, num_residual) for k in state}
+        self.load_state_dict({**self.state_dict(), **{renamed[k]: v for k, v in state.items()}})
+
+    def added_block_ends(self, num_residual: int) -> list[nn.InstanceNorm2d]:
+        """The last norm of each block this net has beyond a net with num_residual blocks."""
+        if num_residual > self.num_residual:
             raise ValueError(f"num_residual={num_residual}: more blocks than this net's")
-        first_up = 3 + num_residual  # net index of the first layer after the residual blocks
+        return [self.net[i].body[-1] for i in range(3 + num_residual, 3 + self.num_residual)]
 
-        def renamed(key: str) -> str:
-            _, i, rest = key.split(".", 2)
-            i = int(i) + extra if int(i) >= first_up else int(i)
-            return f"net.{i}.{rest}"
-
-        for i in range(first_up, first_up + extra):
-            norm = self.net[i].body[-1]
-            nn.init.zeros_(norm.weight)
-            nn.init.zeros_(norm.bias)
-        self.load_state_dict({**self.state_dict(), **{renamed(k): v for k, v in state.items()}})
+    def deeper_key(self, key: str, num_residual: int) -> str:
+        """This net's name for `key` ("net.<i>...") of a net with num_residual blocks."""
+        _, i, rest = key.split(".", 2)
+        i = int(i) + self.num_residual - num_residual if int(i) >= 3 + num_residual else int(i)
+        return f"net.{i}.{rest}"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]

@@ -291,6 +291,13 @@ def multistyle_init(cfg: DictConfig, configs: dict[str, DictConfig]) -> tuple[An
         return cin.train(), {}, styles
     if kind != cfg.model.kind:
         raise ConfigError(f"model.init={init}: a {kind} model, not {cfg.model.kind}")
+    if kind == "cin" and cfg.model.num_residual > net.body.num_residual:  # plus identity blocks
+        b = net.body
+        grown = CINNet(net.styles, b.channels, cfg.model.num_residual, b.output, net.photo_colors,
+                       net.cel)  # fmt: skip
+        grown.load_shallower(net)
+        log.info("model.init: %d identity blocks added", grown.body.num_residual - b.num_residual)
+        net = grown
     new = [s for s in styles if s not in net.styles]
     if not new:
         if net.styles != styles:
