@@ -33,6 +33,19 @@ def test_gram_gradient_matches_the_plain_formula_in_both_layouts():
         assert torch.allclose(x.grad, ref.grad, rtol=1e-5, atol=1e-6)
 
 
+def test_gram_gradient_of_bf16_features_is_the_float32_one_rounded():
+    """The bf16 backward (float32 inside on a CPU without native bf16) gives bf16 gradients
+    within bf16 rounding of the float32 formula's."""
+    torch.manual_seed(0)
+    x = torch.randn(2, 8, 16, 16).bfloat16().requires_grad_()
+    weights = torch.randn(2, 8, 8)
+    (gram(x) * weights).sum().backward()
+    ref = x.detach().float().requires_grad_()
+    (gram(ref) * weights).sum().backward()
+    assert x.grad.dtype == torch.bfloat16
+    assert torch.allclose(x.grad.float(), ref.grad, rtol=2e-2, atol=1e-4)
+
+
 def test_losses_vanish_for_equal_inputs_and_not_otherwise():
     a = {"relu2_2": torch.randn(2, 4, 6, 6)}
     b = {"relu2_2": a["relu2_2"] + 1.0}

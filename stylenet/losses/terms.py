@@ -13,11 +13,16 @@ import torch
 import torch.nn.functional as F
 
 from stylenet.ops.preserve_color import rgb_to_yuv
+from stylenet.stylize.precision import cpu_has_bf16
+
+CPU_BF16 = cpu_has_bf16()
 
 
 class _Gram(torch.autograd.Function):
     """f^T f for (B, N, C) features: the product in float32; the backward in f's dtype (bf16
-    under mixed precision), where it runs about 3x faster and gradients need no more."""
+    under mixed precision), where it runs about 3x faster and gradients need no more. A CPU
+    without native bf16 runs the backward in float32: its emulated bf16 product of these shapes
+    is 70x slower (1673 against 25 ms for (4, 1024, 512) @ (512, 512), AVX2)."""
 
     @staticmethod
     def forward(ctx, f: torch.Tensor) -> torch.Tensor:
@@ -28,7 +33,10 @@ class _Gram(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
         (f,) = ctx.saved_tensors
-        return torch.bmm(f, (grad + grad.transpose(1, 2)).to(f.dtype))
+        g = grad + grad.transpose(1, 2)
+        if f.dtype == torch.bfloat16 and f.device.type == "cpu" and not CPU_BF16:
+            return torch.bmm(f.float(), g.float()).to(f.dtype)
+        return torch.bmm(f, g.to(f.dtype))
 
 
 def gram(features: torch.Tensor) -> torch.Tensor:
