@@ -110,21 +110,14 @@ class CINNet(nn.Module):
         n = source.body.num_residual
         self.body.load_shallower(source.body.state_dict(), n)
         names = {m: name for name, m in self.body.named_modules()}
-        zero = {names[m] for m in self.body.added_block_ends(n)}
-        at, i = {}, 0  # this net's norm name -> its slice of a style vector
-        for name, c in self.norms:
-            at[name], i = slice(i, i + c), i + c
-        i = 0
-        for name, c in source.norms:
-            new = at[self.body.deeper_key(name, n)]
-            for s in self.styles:
-                self.gamma[s][new] = source.gamma[s][i : i + c]
-                self.beta[s][new] = source.beta[s][i : i + c]
-            i += c
+        ends = [names[m] for m in self.body.added_block_ends(n)]
         for s in self.styles:
-            for name in zero:
-                self.gamma[s][at[name]] = 0.0
-                self.beta[s][at[name]] = 0.0
+            mine = self._norm_params(self.gamma[s], self.beta[s])  # views into this style's vectors
+            for key, v in source._norm_params(source.gamma[s], source.beta[s]).items():
+                mine[self.body.deeper_key(key, n)].copy_(v)
+            for name in ends:
+                mine[f"{name}.weight"].zero_()
+                mine[f"{name}.bias"].zero_()
 
     def style_parameters(self, styles: Sequence[str]) -> list[nn.Parameter]:
         return [p for s in styles for p in (self.gamma[s], self.beta[s])]
